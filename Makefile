@@ -1,0 +1,42 @@
+# convbook: every command creates (or reuses) .venv from requirements.txt first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export MPLBACKEND := Agg
+
+.PHONY: help venv demo test release lab solutions clean
+
+help:
+	@echo "make demo       grade the bundled sample class with nbgrader (autograde, feedback, export)"
+	@echo "make test       run the project's test suite"
+	@echo "make release    regenerate release/ from source/ (nbgrader generate_assignment)"
+	@echo "make lab        JupyterLab on release/, as a student"
+	@echo "make solutions  execute the source notebooks to HTML in solutions_html/ (self-learners)"
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "convbook needs Python >= 3.10"'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+venv: $(VENV)/.installed
+
+demo: venv
+	$(PY) -m autograder demo
+
+test: venv
+	$(PY) -m pytest -n 2 --dist loadgroup
+
+release: venv
+	$(PY) -m autograder release
+
+lab: venv
+	$(VENV)/bin/jupyter lab --notebook-dir=release
+
+solutions: venv
+	$(PY) -m autograder solutions
+
+clean:
+	rm -rf demo solutions_html .pytest_cache

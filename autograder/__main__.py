@@ -1,0 +1,36 @@
+"""Instructor commands: `python -m autograder {release,demo,solutions}`."""
+import argparse
+import sys
+
+from autograder.paths import ASSIGNMENTS
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("release", help="regenerate release/ from source/ with nbgrader generate_assignment")
+    demo = sub.add_parser("demo", help="grade the bundled sample class end to end (in demo/)")
+    demo.add_argument("--assignment", action="append", choices=ASSIGNMENTS, help="only these assignments")
+    solutions = sub.add_parser("solutions", help="execute the source notebooks and write HTML (self-learners)")
+    solutions.add_argument("--out", default="solutions_html")
+    args = parser.parse_args(argv)
+
+    if args.command == "release":
+        from autograder.release import generate_release
+
+        generate_release()
+        print("release/ regenerated.")
+    elif args.command == "demo":
+        from autograder.demo import run_demo
+
+        run_demo(assignments=args.assignment or ASSIGNMENTS)
+    elif args.command == "solutions":
+        from autograder.solution_pages import write_solution_pages
+
+        for path in write_solution_pages(args.out):
+            print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

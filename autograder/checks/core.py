@@ -1,0 +1,141 @@
+"""Verdicts, safe calls into student code, and array comparison with a diagnosis."""
+import contextlib
+import copy
+import io
+import os
+import secrets
+import sys
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+SEED_VARIABLE = "CONVBOOK_SEED"
+_run_seed = None
+
+
+def run_seed():
+    """The seed of this grading run: $CONVBOOK_SEED if set, else drawn once per process."""
+    global _run_seed
+    if _run_seed is None:
+        value = os.environ.get(SEED_VARIABLE)
+        _run_seed = int(value) if value else secrets.randbits(31)
+    return _run_seed
+
+
+@dataclass(frozen=True)
+class Verdict:
+    passed: bool
+    message: str
+
+    def __bool__(self):
+        return self.passed
+
+
+def passed(message=""):
+    return Verdict(True, message)
+
+
+def failed(message):
+    return Verdict(False, message)
+
+
+class StudentError(Exception):
+    """The student's function raised; carries a readable one-line description."""
+
+
+def call_student(fn, *args):
+    """Call fn(*args) on deep copies of args, so that the student's code cannot change our inputs.
+
+    Warnings and anything written to stderr are shown on stdout (nbgrader would zero a cell that writes
+    to stderr). Returns (result, changed) where `changed` lists the positions of arguments the function
+    modified in place.
+    """
+    copies = copy.deepcopy(args)
+    captured = io.StringIO()
+    try:
+        with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stderr(captured):
+            warnings.simplefilter("always")
+            result = fn(*copies)
+    except Exception as exc:  # the student's bug, reported rather than propagated
+        raise StudentError(f"{type(exc).__name__}: {exc}") from exc
+    notes = [f"{w.category.__name__}: {w.message}" for w in caught]
+    if captured.getvalue().strip():
+        notes.append(captured.getvalue().strip())
+    for note in notes[:3]:
+        print(f"(note from your code: {note})", file=sys.stdout)
+    changed = [i for i, (a, c) in enumerate(zip(args, copies)) if not _same(a, c)]
+    return result, changed
+
+
+def _same(a, b):
+    if isinstance(a, np.ndarray):
+        return isinstance(b, np.ndarray) and a.shape == b.shape and np.array_equal(a, b, equal_nan=True)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return a == b
+
+
+def max_error_location(got, expected):
+    """Index and size of the largest absolute difference, as a readable phrase."""
+    diff = np.abs(got - expected)
+    idx = np.unravel_index(np.argmax(diff), diff.shape)
+    return f"largest error at index {tuple(int(i) for i in idx)}: yours {got[idx]:.6g}, expected {expected[idx]:.6g}"
+
+
+def compare_array(name, got, expected, rtol=1e-6, atol=1e-9):
+    """Compare a student's array with the reference; the verdict says what is wrong if anything."""
+    if got is None:
+        return failed(f"{name} is None: the answer cell was not filled in or does not return it.")
+    if not isinstance(got, np.ndarray):
+        return failed(f"{name} should be a numpy array, got {type(got).__name__}.")
+    if got.shape != expected.shape:
+        return failed(f"{name} has shape {got.shape}, expected {expected.shape}.")
+    if not np.issubdtype(got.dtype, np.floating):
+        return failed(f"{name} has dtype {got.dtype}; it should be floating point (float64 here).")
+    if not np.all(np.isfinite(got)):
+        return failed(f"{name} contains NaN or infinity.")
+    if not np.allclose(got, expected, rtol=rtol, atol=atol):
+        return failed(f"{name} has the right shape {got.shape} but wrong values; {max_error_location(got, expected)}.")
+    return passed()
+
+
+def first_match(got, candidates):
+    """The sentence of the first candidate whose array `got` equals (same shape, close values), or None.
+
+    candidates: iterable of (sentence, array or callable returning an array).
+    """
+    for sentence, value in candidates:
+        try:
+            value = value() if callable(value) else value
+        except Exception:
+            continue
+        if isinstance(got, np.ndarray) and got.shape == value.shape and np.allclose(got, value, rtol=1e-6, atol=1e-9):
+            return sentence
+    return None
+
+
+def explain_pattern(results):
+    """Say which property of the cases separates the failing ones from the passing ones.
+
+    results: list of (features: dict[str, bool], passed: bool). Returns a sentence or "".
+    """
+    fails = [f for f, ok in results if not ok]
+    passes = [f for f, ok in results if ok]
+    if not fails or not passes:
+        return ""
+    for key in fails[0]:
+        values_failing = {f[key] for f in fails}
+        values_passing = {f[key] for f in passes}
+        if len(values_failing) == 1 and values_failing.isdisjoint(values_passing):
+            state = "true" if values_failing.pop() else "false"
+            return f"Every failing case has '{key}' {state}, and every passing case the opposite."
+    return ""
+
+
+def require(verdict):
+    """Raise AssertionError with the verdict's message when it failed; print it when it passed."""
+    if not verdict.passed:
+        raise AssertionError(verdict.message)
+    if verdict.message:
+        print(verdict.message)

@@ -1,0 +1,56 @@
+"""Sample students for the demo class, generated from the release and the solutions (never hand-edited).
+
+Per assignment:
+- `correct`:  every answer filled in with the reference solution (and the written answers),
+- `blank`:    the release notebook as handed out,
+- `mistakes`: the solution with a few typical mistakes from `autograder.mistakes`,
+- `crashing`: the solution, but one answer cell in the middle raises before defining its function.
+"""
+from pathlib import Path
+
+import nbformat
+
+from autograder import mistakes, notebook_cells
+from autograder.paths import release_notebook, source_notebook
+
+STUDENTS = ("correct", "blank", "mistakes", "crashing")
+
+# The crashing student leaves a debugging line at the top of this cell (a NameError).
+CRASH_CELL = {"conv_forward": "conv_single_step"}
+CRASH_LINE = "print(x_slice.shape)  # leftover from debugging: x_slice is not defined here\n"
+
+
+def correct_answers(assignment):
+    return notebook_cells.answers(notebook_cells.read(source_notebook(assignment)))
+
+
+def student_answers(assignment, student):
+    """{grade_id: source} of the sample student's answers, or None for the blank student."""
+    if student == "blank":
+        return None
+    answers = correct_answers(assignment)
+    if student == "mistakes":
+        for name in mistakes.DEMO_MISTAKES[assignment]:
+            answers = mistakes.by_name(name).apply(answers)
+    elif student == "crashing":
+        cell = CRASH_CELL[assignment]
+        answers[cell] = CRASH_LINE + answers[cell]
+    return answers
+
+
+def submission(assignment, answers):
+    """The release notebook of `assignment` with `answers` ({grade_id: source} or None) typed in."""
+    release = notebook_cells.read(release_notebook(assignment))
+    return release if answers is None else notebook_cells.with_answers(release, answers)
+
+
+def write_submissions(course_root, assignment, students=STUDENTS):
+    """Write submitted/<student>/<assignment>/<assignment>.ipynb for each sample student."""
+    paths = []
+    for student in students:
+        folder = Path(course_root) / "submitted" / student / assignment
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{assignment}.ipynb"
+        nbformat.write(submission(assignment, student_answers(assignment, student)), str(path))
+        paths.append(path)
+    return paths

@@ -1,0 +1,28 @@
+"""`make solutions`: run every source notebook top to bottom and save it as HTML, for self-learners."""
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbconvert import HTMLExporter
+
+from autograder.paths import ASSIGNMENTS, REPO, source_notebook
+
+
+def execute_notebook(path, timeout=600):
+    """The notebook at `path`, executed in a fresh kernel from its own folder."""
+    nb = nbformat.read(str(path), as_version=4)
+    NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                   resources={"metadata": {"path": str(Path(path).parent)}}).execute()
+    return nb
+
+
+def write_solution_pages(out_dir, assignments=ASSIGNMENTS):
+    out_dir = REPO / out_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for assignment in assignments:
+        html, _ = HTMLExporter().from_notebook_node(execute_notebook(source_notebook(assignment)))
+        target = out_dir / f"{assignment}.html"
+        target.write_text(html)
+        written.append(target)
+    return written

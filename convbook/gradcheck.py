@@ -1,0 +1,55 @@
+"""Numeric gradients by centred differences, and the relative error used to compare them."""
+import numpy as np
+
+
+def rel_error(x, y):
+    """Largest elementwise relative error max |x - y| / max(1e-8, |x| + |y|).
+
+    x, y: arrays of the same shape (or broadcastable). Returns a float.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
+
+
+def eval_numerical_gradient(f, x, h=1e-5):
+    """Gradient of a scalar function f at x by centred differences.
+
+    f: callable taking an array shaped like x and returning a float.
+    x: float64 array of any shape; restored to its value before returning.
+    Returns grad, shaped like x.
+    """
+    grad = np.zeros_like(x, dtype=np.float64)
+    it = np.nditer(x, flags=["multi_index"])
+    for _ in it:
+        i = it.multi_index
+        old = x[i]
+        x[i] = old + h
+        f_plus = f(x)
+        x[i] = old - h
+        f_minus = f(x)
+        x[i] = old
+        grad[i] = (f_plus - f_minus) / (2 * h)
+    return grad
+
+
+def eval_numerical_gradient_array(f, x, df, h=1e-5):
+    """Numeric gradient of sum(f(x) * df) with respect to x: the backward pass of f for upstream df.
+
+    f: callable taking an array shaped like x and returning an array shaped like df.
+    x: float64 array of any shape; restored to its value before returning.
+    df: upstream gradient, shaped like f(x).
+    Returns dx, shaped like x.
+    """
+    grad = np.zeros_like(x, dtype=np.float64)
+    it = np.nditer(x, flags=["multi_index"])
+    for _ in it:
+        i = it.multi_index
+        old = x[i]
+        x[i] = old + h
+        f_plus = np.array(f(x), copy=True)
+        x[i] = old - h
+        f_minus = np.array(f(x), copy=True)
+        x[i] = old
+        grad[i] = np.sum((f_plus - f_minus) * df) / (2 * h)
+    return grad

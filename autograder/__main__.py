@@ -11,6 +11,7 @@ def main(argv=None):
     sub.add_parser("release", help="regenerate release/ from source/ with nbgrader generate_assignment")
     demo = sub.add_parser("demo", help="grade the bundled sample class end to end (in demo/)")
     demo.add_argument("--assignment", action="append", choices=ASSIGNMENTS, help="only these assignments")
+    demo.add_argument("--root", default=None, help="course directory to build (default: demo/)")
     solutions = sub.add_parser("solutions", help="execute the source notebooks and write HTML (self-learners)")
     solutions.add_argument("--out", default="solutions_html")
     args = parser.parse_args(argv)
@@ -23,7 +24,9 @@ def main(argv=None):
     elif args.command == "demo":
         from autograder.demo import run_demo
 
-        run_demo(assignments=args.assignment or ASSIGNMENTS)
+        from autograder.paths import DEMO
+
+        run_demo(root=args.root or DEMO, assignments=args.assignment or ASSIGNMENTS)
     elif args.command == "solutions":
         from autograder.solution_pages import write_solution_pages
 

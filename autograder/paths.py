@@ -7,7 +7,8 @@ RELEASE = REPO / "release"
 DEMO = REPO / "demo"
 
 # nbgrader assignment ids, in teaching order. Each has one notebook named after it.
-ASSIGNMENTS = ["conv_forward"]
+COURSE_ORDER = ["conv_forward", "conv_backward", "pooling", "fast_layers", "cnn_digits"]
+ASSIGNMENTS = [a for a in COURSE_ORDER if (SOURCE / a / f"{a}.ipynb").exists()]
 
 
 def source_notebook(assignment):

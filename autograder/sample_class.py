@@ -15,9 +15,8 @@ from autograder.paths import release_notebook, source_notebook
 
 STUDENTS = ("correct", "blank", "mistakes", "crashing")
 
-# The crashing student leaves a debugging line at the top of this cell (a NameError).
-CRASH_CELL = {"conv_forward": "conv_single_step"}
-CRASH_LINE = "print(x_slice.shape)  # leftover from debugging: x_slice is not defined here\n"
+# The crashing student leaves this debugging line at the top of the assignment's CRASH_CELL.
+CRASH_LINE = "print(debug_shape)  # leftover from debugging: debug_shape is not defined\n"
 
 
 def correct_answers(assignment):
@@ -30,10 +29,10 @@ def student_answers(assignment, student):
         return None
     answers = correct_answers(assignment)
     if student == "mistakes":
-        for name in mistakes.DEMO_MISTAKES[assignment]:
-            answers = mistakes.by_name(name).apply(answers)
+        for name in mistakes.catalogue(assignment).DEMO_MISTAKES:
+            answers = mistakes.by_name(assignment, name).apply(answers)
     elif student == "crashing":
-        cell = CRASH_CELL[assignment]
+        cell = mistakes.catalogue(assignment).CRASH_CELL
         answers[cell] = CRASH_LINE + answers[cell]
     return answers
 

@@ -3,7 +3,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from autograder.references import output_size
+from autograder.references.conv import output_size
 
 
 @dataclass

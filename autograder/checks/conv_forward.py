@@ -14,8 +14,8 @@ from autograder.checks.core import (
     require,
     run_seed,
 )
-from autograder.references import conv_forward_reference, full_convolution_reference
-from autograder.references import output_size as reference_output_size
+from autograder.references.conv import conv_forward_reference, full_convolution_reference
+from autograder.references.conv import output_size as reference_output_size
 
 # A hand-checked case: with an asymmetric kernel, cross-correlation and convolution differ everywhere.
 FIXED_CASE = ConvCase(

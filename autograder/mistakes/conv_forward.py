@@ -1,28 +1,5 @@
-"""A catalogue of typical mistakes, each written as a small edit of the reference solution.
-
-Sample students carry them (`make demo`), and the test suite proves that each one is caught: a
-submission with the mistake loses the points of exactly the test cells listed in `fails`.
-"""
-from dataclasses import dataclass
-
-
-@dataclass(frozen=True)
-class Mistake:
-    name: str
-    assignment: str
-    cell: str            # grade_id of the answer cell that carries the mistake
-    old: str             # text of the solution that the mistake replaces (must occur exactly once)
-    new: str
-    fails: tuple         # grade_ids of the test cells that must lose their points
-    diagnosis: str = ""  # a phrase the feedback must contain, when the checks can name the mistake
-
-    def apply(self, answers):
-        """{grade_id: source} of a correct submission -> the same with this mistake made."""
-        source = answers[self.cell]
-        if source.count(self.old) != 1:
-            raise ValueError(f"mistake {self.name}: {self.old!r} occurs {source.count(self.old)} times")
-        return {**answers, self.cell: source.replace(self.old, self.new)}
-
+"""Typical mistakes in the assignment `conv_forward`."""
+from autograder.mistakes import Mistake
 
 CONV_FORWARD_TESTS = ("test_conv_forward_visible", "test_conv_forward_hidden")
 
@@ -46,7 +23,7 @@ MISTAKES = [
             "((0, 0), (0, 0), (pad, pad), (pad, pad))", "pad",
             ("test_zero_pad",) + CONV_FORWARD_TESTS, "pad only H and W"),
     Mistake("output_size_true_division", "conv_forward", "output_size",
-            "// stride + 1", "/ stride + 1",
+            "return (size + 2 * pad - kernel) // stride + 1", "return (size + 2 * pad - kernel) / stride + 1",
             ("test_output_size",) + CONV_FORWARD_TESTS, ""),
     Mistake("edge_kernel_sign", "conv_forward", "image_filters",
             "g_x = np.array([[-1.0, 0.0, 1.0],\n                    [-2.0, 0.0, 2.0],\n                    [-1.0, 0.0, 1.0]])",
@@ -58,12 +35,7 @@ MISTAKES = [
 ]
 
 # What the demo's "mistakes" student gets wrong: independent mistakes in different exercises.
-DEMO_MISTAKES = {"conv_forward": ["flipped_kernel", "edge_kernel_sign", "full_conv_not_flipped"]}
+DEMO_MISTAKES = ["flipped_kernel", "edge_kernel_sign", "full_conv_not_flipped"]
 
-
-def mistakes_for(assignment):
-    return [m for m in MISTAKES if m.assignment == assignment]
-
-
-def by_name(name):
-    return next(m for m in MISTAKES if m.name == name)
+# The demo's crashing student breaks this cell (a NameError before the function is defined).
+CRASH_CELL = "conv_single_step"

@@ -1,0 +1,1 @@
+"""Reference layers built on scipy.signal, independent of the solutions, one module per topic."""

@@ -1,0 +1,46 @@
+"""Shared helpers for the test suite: run notebooks in a real kernel and grade them as nbgrader does."""
+import os
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbgrader.utils import determine_grade
+
+from autograder import notebook_cells
+from autograder.paths import ASSIGNMENTS, source_notebook
+from autograder.solution_pages import execute_notebook
+
+# Kernels and nbgrader must find this interpreter's tools first.
+os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def run_source_with_answers(assignment, answers, tmp_path):
+    """Execute the source notebook (hidden tests included) with `answers` typed into the answer cells."""
+    nb = notebook_cells.with_answers(notebook_cells.read(source_notebook(assignment)), answers)
+    path = Path(tmp_path) / f"{assignment}.ipynb"
+    nbformat.write(nb, str(path))
+    return execute_notebook(path, allow_errors=True)
+
+
+def test_cell_scores(nb):
+    """{grade_id: (score, max_score)} of the autograded test cells, by nbgrader's own rule."""
+    return {notebook_cells.grade_id(c): determine_grade(c)
+            for c in nb.cells if notebook_cells.is_test(c)}
+
+
+def error_text(nb, cell_id):
+    """All error messages shown in the cell `cell_id` of an executed notebook."""
+    for cell in nb.cells:
+        if notebook_cells.grade_id(cell) == cell_id:
+            return "\n".join(f"{o.ename}: {o.evalue}" for o in cell.outputs if o.output_type == "error")
+    return ""
+
+
+test_cell_scores.__test__ = False  # a helper, not a test
+
+
+@pytest.fixture(params=ASSIGNMENTS)
+def assignment(request):
+    return request.param

@@ -41,15 +41,4 @@ def eval_numerical_gradient_array(f, x, df, h=1e-5):
     df: upstream gradient, shaped like f(x).
     Returns dx, shaped like x.
     """
-    grad = np.zeros_like(x, dtype=np.float64)
-    it = np.nditer(x, flags=["multi_index"])
-    for _ in it:
-        i = it.multi_index
-        old = x[i]
-        x[i] = old + h
-        f_plus = np.array(f(x), copy=True)
-        x[i] = old - h
-        f_minus = np.array(f(x), copy=True)
-        x[i] = old
-        grad[i] = np.sum((f_plus - f_minus) * df) / (2 * h)
-    return grad
+    return eval_numerical_gradient(lambda v: float(np.sum(f(v) * df)), x, h)

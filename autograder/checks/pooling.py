@@ -1,0 +1,469 @@
+"""Hidden checks for the assignment `pooling`.
+
+Every backward check builds its own cache, (x, pool_param), so that a bug in a forward pass costs the
+points of that forward pass only. Diagnoses come from two places: a wrong answer that equals a known
+wrong variant (computed here by explicit loops), and the property that separates failing cases from
+passing ones over the seeded grid.
+"""
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from autograder.checks.core import (
+    StudentError,
+    Verdict,
+    call_student,
+    compare_array,
+    explain_pattern,
+    failed,
+    first_match,
+    passed,
+    require,
+    run_seed,
+)
+from autograder.checks.pool_cases import PoolCase, make_case, pool_grid, tie_cases
+from autograder.references.pooling import (
+    avg_pool_backward_reference,
+    avg_pool_forward_reference,
+    global_avg_pool_backward_reference,
+    global_avg_pool_forward_reference,
+    max_pool_backward_reference,
+    max_pool_forward_reference,
+    pool_output_shape,
+    pool_params,
+)
+
+# ---------------------------------------------------------------------------------------------------
+# Diagnosis sentences (the mistake catalogue checks that the feedback contains a phrase of each).
+
+SWAPPED = ("You read pool_height and pool_width swapped: the window is pool_height rows tall and "
+           "pool_width columns wide.")
+STRIDE_IGNORED = ("Your code ignores the stride: the window of output (i, j) starts at row i*stride and "
+                  "column j*stride.")
+OFF_BY_ONE = "Your output size is off by one: H' = (H - pool_height) // stride + 1 (and the same for W')."
+OUT_TRANSPOSED = "Your output has height and width swapped: out is (N, C, H', W')."
+NOT_DIVIDED = ("Your average is not divided by the window size (pool_height * pool_width): you computed "
+               "window sums.")
+ASSIGNED = ("Your gradient is what you get by assigning with = instead of accumulating with +=: where "
+            "windows overlap, a pixel can be the maximum of several windows and must receive the sum of "
+            "their gradients, and a later window must not erase what an earlier one wrote.")
+TILED_ONLY = ("Your backward pass only works when the stride equals the window size: it places window "
+              "(i, j) at row i*pool_height, column j*pool_width (or upsamples dout by the window size), "
+              "which is only right when the windows tile the input without overlap or gaps. Windows "
+              "start at i*stride, j*stride.")
+ALL_TIES = ("Your gradient goes to every tied maximum of a window. The rule of this course (and of "
+            "argmax) is: only the first maximum in row-major order gets the gradient.")
+SPLIT_TIES = ("Your gradient is split equally among tied maxima. The rule of this course (and of argmax) "
+              "is: the first maximum in row-major order gets all of it.")
+LAST_TIE = ("Your gradient goes to the last tied maximum; it should go to the first one in row-major "
+            "order, as np.argmax picks it.")
+COLUMN_MAJOR_TIE = ("Your gradient goes to the first tied maximum in column-major order (down the "
+                    "columns first); the rule is row-major order (along the rows first), as np.argmax "
+                    "on the window picks it.")
+NO_DOUT = "Your gradient does not use dout: multiply by the upstream gradient of the window."
+
+# What the pattern over the grid says, for the features of PoolCase.
+PATTERN_SENTENCES = {
+    ("stride equals the window", True): TILED_ONLY,
+    ("windows overlap", False): ("It fails only where windows overlap (stride < window), where a pixel "
+                                "belongs to several windows: accumulate with +=, do not overwrite."),
+    ("window is square", True): "It fails only for non-square windows: keep pool_height and pool_width apart.",
+    ("stride is 1", True): ("It fails only when the stride is more than 1: check where window (i, j) "
+                            "starts (row i*stride, column j*stride)."),
+    ("windows reach the last row and column", True): (
+        "It fails only when the windows do not reach the last row or column: use floor division for "
+        "the output size, and leave the pixels no window covers alone."),
+}
+
+
+def pattern_sentence(results):
+    """A sentence explaining which cases fail, from the grid (results: list of (features, passed))."""
+    generic = explain_pattern(results)
+    if not generic:
+        return ""
+    fails = [f for f, ok in results if not ok]
+    passes = [f for f, ok in results if ok]
+    for key in fails[0]:
+        failing, passing = {f[key] for f in fails}, {f[key] for f in passes}
+        if len(failing) == 1 and failing.isdisjoint(passing):
+            value = failing.pop()
+            return PATTERN_SENTENCES.get((key, not value), generic)
+    return generic
+
+
+def run_grid(label, cases, attempt):
+    """attempt(case) -> (Verdict, diagnosed: bool). One Verdict for all cases, naming a diagnosis."""
+    results, failures = [], []
+    for case in cases:
+        verdict, diagnosed = attempt(case)
+        results.append((case.features(), verdict.passed))
+        if not verdict.passed:
+            failures.append((diagnosed, verdict))
+    if not failures:
+        return passed(f"{label}: all {len(cases)} hidden cases pass.")
+    diagnosed = [v for d, v in failures if d]
+    first = (diagnosed or [v for _, v in failures])[0]
+    pattern = pattern_sentence(results)
+    if pattern and pattern in first.message:
+        pattern = ""
+    return failed(f"{first.message} ({len(failures)} of {len(cases)} hidden cases fail.) {pattern}".strip())
+
+
+def _call(fn, args, names, where):
+    """Call the student; returns (result, None) or (None, failed Verdict)."""
+    try:
+        result, changed = call_student(fn, *args)
+    except StudentError as exc:
+        return None, failed(f"{where} your function raised {exc}.")
+    if changed:
+        which = ", ".join(names[i] for i in changed)
+        return None, failed(f"{where} your function modified its input ({which}) in place; work on a copy "
+                            f"(for example dout = dout / k instead of dout /= k).")
+    return result, None
+
+
+def _with(pool_param, **changes):
+    return {**pool_param, **changes}
+
+
+def _swapped(pool_param):
+    return _with(pool_param, pool_height=pool_param["pool_width"], pool_width=pool_param["pool_height"])
+
+
+# ---------------------------------------------------------------------------------------------------
+# Forward passes
+
+def _shape_sentence(out, case):
+    ref_shape = case.out_shape()
+    if not isinstance(out, np.ndarray) or out.ndim != 4:
+        return ""
+    N, C, Ho, Wo = ref_shape
+    if out.shape == case.out_shape(stride=1):
+        return STRIDE_IGNORED
+    if out.shape == (N, C, Wo, Ho):
+        return OUT_TRANSPOSED
+    if out.shape[:2] == (N, C) and max(abs(out.shape[2] - Ho), abs(out.shape[3] - Wo)) == 1:
+        return OFF_BY_ONE
+    return ""
+
+
+def diagnose_pool_forward(out, case, reference):
+    """A sentence naming the likely mistake behind a wrong forward `out`, or ""."""
+    x, pp = case.x, case.pool_param
+    Ho, Wo = case.out_shape()[2:]
+    ph, pw, _ = case.params
+    candidates = [
+        (SWAPPED, lambda: reference(x, _swapped(pp))),
+        (STRIDE_IGNORED, lambda: reference(x, _with(pp, stride=1))[:, :, :Ho, :Wo]),
+        (STRIDE_IGNORED, lambda: reference(x, _with(pp, stride=1))),
+        (NOT_DIVIDED, lambda: avg_pool_forward_reference(x, pp) * (ph * pw)),
+        ("You took the minimum of each window, not the maximum.", lambda: -max_pool_forward_reference(-x, pp)),
+        ("You computed average pooling; this is max pooling.", lambda: avg_pool_forward_reference(x, pp)),
+        ("You computed max pooling; this is average pooling.", lambda: max_pool_forward_reference(x, pp)),
+    ]
+    return first_match(out, candidates) or _shape_sentence(out, case)
+
+
+def _forward_attempt(fn, name, reference):
+    def attempt(case):
+        where = f"On the case {case.describe()}:"
+        result, problem = _call(fn, (case.x, case.pool_param), ("x", "pool_param"), where)
+        if problem is not None:
+            return problem, False
+        if not (isinstance(result, tuple) and len(result) == 2):
+            return failed(f"{where} {name} must return a pair (out, cache)."), False
+        out = result[0]
+        verdict = compare_array("out", out, reference(case.x, case.pool_param))
+        if verdict.passed:
+            return verdict, False
+        diagnosis = diagnose_pool_forward(out, case, reference)
+        return failed(f"{where} {verdict.message} {diagnosis}".strip()), bool(diagnosis)
+    return attempt
+
+
+def verdict_max_pool_forward(max_pool_forward_naive, cases):
+    return run_grid("max_pool_forward_naive", cases,
+                    _forward_attempt(max_pool_forward_naive, "max_pool_forward_naive", max_pool_forward_reference))
+
+
+def verdict_avg_pool_forward(avg_pool_forward_naive, cases):
+    return run_grid("avg_pool_forward_naive", cases,
+                    _forward_attempt(avg_pool_forward_naive, "avg_pool_forward_naive", avg_pool_forward_reference))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Wrong variants of the backward passes, by explicit loops (for diagnosis only)
+
+def _tie_mask(window, ties):
+    flat = window.ravel()
+    top = flat.max()
+    mask = np.zeros(window.shape)
+    if ties == "first":
+        mask.flat[int(np.argmax(flat))] = 1.0
+    elif ties == "last":
+        mask.flat[flat.size - 1 - int(np.argmax(flat[::-1]))] = 1.0
+    elif ties == "column-major":
+        r, q = np.unravel_index(int(np.argmax(window.T)), window.T.shape)
+        mask[q, r] = 1.0
+    elif ties == "all":
+        mask = (window == top).astype(float)
+    elif ties == "split":
+        mask = (window == top) / np.sum(window == top)
+    return mask
+
+
+def max_backward_variant(x, dout, ph, pw, step_h, step_w, ties="first", write="add", use_dout=True):
+    """Max-pool backward with a chosen (possibly wrong) behaviour; windows are clipped at the border.
+
+    write: "add" (+=, right), "window" (dx[window] = mask * g) or "point" (dx[argmax] = g).
+    """
+    dx = np.zeros(x.shape)
+    N, C, Ho, Wo = dout.shape
+    for n in range(N):
+        for c in range(C):
+            for i in range(Ho):
+                for j in range(Wo):
+                    top, left = i * step_h, j * step_w
+                    window = x[n, c, top:top + ph, left:left + pw]
+                    if window.size == 0:
+                        continue
+                    g = dout[n, c, i, j] if use_dout else 1.0
+                    mask = _tie_mask(window, ties)
+                    region = dx[n, c, top:top + ph, left:left + pw]
+                    if write == "add":
+                        region += mask * g
+                    elif write == "window":
+                        region[...] = mask * g
+                    else:
+                        region[mask > 0] = g
+    return dx
+
+
+def avg_backward_variant(x, dout, ph, pw, step_h, step_w, scale, write="add"):
+    dx = np.zeros(x.shape)
+    N, C, Ho, Wo = dout.shape
+    for i in range(Ho):
+        for j in range(Wo):
+            top, left = i * step_h, j * step_w
+            region = dx[:, :, top:top + ph, left:left + pw]
+            g = dout[:, :, i, j][:, :, None, None] * scale
+            if write == "add":
+                region += g
+            else:
+                region[...] = g
+    return dx
+
+
+# ---------------------------------------------------------------------------------------------------
+# Backward passes
+
+def diagnose_max_backward(dx, case):
+    x, dout = case.x, case.dout
+    ph, pw, s = case.params
+    candidates = [
+        # ties first: on the tie cases (stride = window) the other variants coincide with the right answer
+        (ALL_TIES, lambda: max_backward_variant(x, dout, ph, pw, s, s, ties="all")),
+        (SPLIT_TIES, lambda: max_backward_variant(x, dout, ph, pw, s, s, ties="split")),
+        (LAST_TIE, lambda: max_backward_variant(x, dout, ph, pw, s, s, ties="last")),
+        (COLUMN_MAJOR_TIE, lambda: max_backward_variant(x, dout, ph, pw, s, s, ties="column-major")),
+        (ASSIGNED, lambda: max_backward_variant(x, dout, ph, pw, s, s, write="window")),
+        (ASSIGNED, lambda: max_backward_variant(x, dout, ph, pw, s, s, write="point")),
+        (TILED_ONLY, lambda: max_backward_variant(x, dout, ph, pw, ph, pw)),
+        (TILED_ONLY, lambda: max_backward_variant(x, dout, ph, pw, ph, pw, ties="all")),
+        (STRIDE_IGNORED, lambda: max_backward_variant(x, dout, ph, pw, 1, 1)),
+        (SWAPPED, lambda: max_backward_variant(x, dout, pw, ph, s, s)),
+        (NO_DOUT, lambda: max_backward_variant(x, dout, ph, pw, s, s, use_dout=False)),
+    ]
+    return first_match(dx, candidates) or ""
+
+
+def diagnose_avg_backward(dx, case):
+    x, dout = case.x, case.dout
+    ph, pw, s = case.params
+    scale = 1.0 / (ph * pw)
+    candidates = [
+        (NOT_DIVIDED, lambda: avg_backward_variant(x, dout, ph, pw, s, s, 1.0)),
+        (ASSIGNED.replace("a pixel can be the maximum of several windows", "a pixel belongs to several windows"),
+         lambda: avg_backward_variant(x, dout, ph, pw, s, s, scale, write="window")),
+        (TILED_ONLY, lambda: avg_backward_variant(x, dout, ph, pw, ph, pw, scale)),
+        (STRIDE_IGNORED, lambda: avg_backward_variant(x, dout, ph, pw, 1, 1, scale)),
+        (SWAPPED, lambda: avg_backward_variant(x, dout, pw, ph, s, s, scale)),
+    ]
+    return first_match(dx, candidates) or ""
+
+
+def _backward_attempt(fn, reference, diagnose):
+    def attempt(case):
+        where = f"On the case {case.describe()}:"
+        # call_student compares arrays and dicts, not tuples: pass x and pool_param apart, pack the cache
+        with_cache = lambda dout, x, pool_param: fn(dout, (x, pool_param))
+        dx, problem = _call(with_cache, (case.dout, case.x, case.pool_param),
+                            ("dout", "x in the cache", "pool_param in the cache"), where)
+        if problem is not None:
+            return problem, "in place" in problem.message
+        verdict = compare_array("dx", dx, reference(case.dout, case.x, case.pool_param))
+        if verdict.passed:
+            return verdict, False
+        diagnosis = diagnose(dx, case)
+        return failed(f"{where} {verdict.message} {diagnosis}".strip()), bool(diagnosis)
+    return attempt
+
+
+def verdict_max_pool_backward(max_pool_backward_naive, cases):
+    return run_grid("max_pool_backward_naive", cases,
+                    _backward_attempt(max_pool_backward_naive, max_pool_backward_reference, diagnose_max_backward))
+
+
+def verdict_avg_pool_backward(avg_pool_backward_naive, cases):
+    return run_grid("avg_pool_backward_naive", cases,
+                    _backward_attempt(avg_pool_backward_naive, avg_pool_backward_reference, diagnose_avg_backward))
+
+
+def verdict_max_pool_ties(max_pool_backward_naive, cases):
+    """The tie rule: with square windows that tile the input, only ties can make an answer wrong."""
+    verdict = verdict_max_pool_backward(max_pool_backward_naive, cases)
+    if verdict.passed:
+        return passed(f"tie rule: all {len(cases)} hidden cases with tied maxima pass.")
+    return verdict
+
+
+# ---------------------------------------------------------------------------------------------------
+# Global average pooling
+
+def verdict_global_avg_pool(forward, backward, seed):
+    rng = np.random.default_rng(seed + 2)
+    for shape in ((2, 3, 4, 5), (3, 2, 6, 3), (1, 4, 1, 7)):
+        x = rng.standard_normal(shape)
+        N, C, H, W = shape
+        where = f"On x of shape {shape}:"
+        result, problem = _call(forward, (x,), ("x",), f"{where} global_avg_pool_forward:")
+        if problem is not None:
+            return problem
+        if not (isinstance(result, tuple) and len(result) == 2):
+            return failed(f"{where} global_avg_pool_forward must return a pair (out, cache).")
+        out = result[0]
+        verdict = compare_array("global_avg_pool_forward's out", out, global_avg_pool_forward_reference(x))
+        if not verdict.passed:
+            hint = first_match(out, [
+                ("Return shape (N, C), not (N, C, 1, 1): squeeze the two spatial axes.",
+                 global_avg_pool_forward_reference(x)[:, :, None, None]),
+                ("You summed: divide by H * W, the number of pixels of a channel.", x.sum(axis=(2, 3))),
+                ("Average over the two spatial axes (2, 3) only.", np.broadcast_to(x.mean(), (N, C))),
+            ]) or ""
+            return failed(f"{where} {verdict.message} {hint}".strip())
+        dout = rng.standard_normal((N, C))
+        dx, problem = _call(backward, (dout, x), ("dout", "cache"), f"{where} global_avg_pool_backward:")
+        if problem is not None:
+            return problem
+        expected = global_avg_pool_backward_reference(dout, x)
+        verdict = compare_array("global_avg_pool_backward's dx", dx, expected)
+        if not verdict.passed:
+            hint = first_match(dx, [
+                ("Divide by H * W: every pixel contributes 1/(H*W) of the mean.",
+                 np.broadcast_to(dout[:, :, None, None], shape).astype(float)),
+            ]) or ""
+            return failed(f"{where} {verdict.message} {hint}".strip())
+    return passed("global average pooling: hidden cases pass.")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Spot the bug
+
+def max_pool_backward_upsampled(dout, cache):
+    """Max-pool backward found in a forum post (it contains a bug; keep in sync with the notebook)."""
+    x, pool_param = cache
+    ph, pw, stride = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
+    N, C, H, W = x.shape
+    H_out, W_out = dout.shape[2:]
+    # the maximum of every window
+    maxima = np.zeros(dout.shape)
+    for i in range(H_out):
+        for j in range(W_out):
+            maxima[:, :, i, j] = x[:, :, i * stride:i * stride + ph, j * stride:j * stride + pw].max(axis=(2, 3))
+    # blow maxima and dout up to the size of the input: every value becomes a ph x pw block
+    big_max = np.repeat(np.repeat(maxima, ph, axis=2), pw, axis=3)
+    big_dout = np.repeat(np.repeat(dout, ph, axis=2), pw, axis=3)
+    h, w = min(H, big_max.shape[2]), min(W, big_max.shape[3])
+    dx = np.zeros(x.shape)
+    is_max = x[:, :, :h, :w] == big_max[:, :, :h, :w]
+    dx[:, :, :h, :w] = is_max * big_dout[:, :, :h, :w]
+    return dx
+
+
+MAX_FAILING_INPUT_SIZE = 2000
+
+
+def verdict_failing_input(make_failing_input, seed):
+    try:
+        result, _ = call_student(make_failing_input)
+    except StudentError as exc:
+        return failed(f"make_failing_input() raised {exc}.")
+    if not (isinstance(result, tuple) and len(result) == 2):
+        return failed("make_failing_input() must return a pair (x, pool_param).")
+    x, pool_param = result
+    if not isinstance(x, np.ndarray) or x.ndim != 4 or not np.issubdtype(x.dtype, np.floating):
+        return failed("x must be a float numpy array of shape (N, C, H, W).")
+    if x.size > MAX_FAILING_INPUT_SIZE or not np.all(np.isfinite(x)):
+        return failed(f"x must be small (at most {MAX_FAILING_INPUT_SIZE} numbers) and finite.")
+    try:
+        ph, pw, s = pool_params(pool_param)
+    except (KeyError, TypeError, ValueError):
+        return failed("pool_param must be a dict with int 'pool_height', 'pool_width' and 'stride'.")
+    if min(ph, pw, s) < 1 or ph > x.shape[2] or pw > x.shape[3]:
+        return failed("pool_param must have values >= 1 and a window that fits inside x.")
+    windows = sliding_window_view(x, (ph, pw), axis=(2, 3))[:, :, ::s, ::s]
+    n_max = (windows == windows.max(axis=(4, 5), keepdims=True)).sum(axis=(4, 5))
+    if np.any(n_max > 1):
+        return failed("Some window of your x has a tied maximum. Max pooling has no derivative there, so a "
+                      "disagreement would prove nothing: use an x whose windows each have one largest value.")
+    rng = np.random.default_rng(seed + 3)
+    dout = rng.standard_normal(pool_output_shape(x.shape, pool_param))
+    buggy = max_pool_backward_upsampled(dout, (x.copy(), dict(pool_param)))
+    right = max_pool_backward_reference(dout, x, pool_param)
+    if np.allclose(buggy, right, rtol=1e-6, atol=1e-9):
+        hint = (" With the stride equal to the window size the windows tile the input, and there the "
+                "upsampling is exactly right." if s == ph == pw else "")
+        return failed(f"The buggy function agrees with the correct gradient on your input (for a random "
+                      f"dout), so it does not expose the bug.{hint}")
+    return passed("Your input exposes the bug: the upsampled gradient disagrees with the correct one.")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Entry points of the hidden test cells
+
+def _require(verdict, seed):
+    require(Verdict(verdict.passed, f"{verdict.message} (seed {seed})"))
+
+
+def check_max_pool_forward(max_pool_forward_naive):
+    seed = run_seed()
+    _require(verdict_max_pool_forward(max_pool_forward_naive, pool_grid(seed)), seed)
+
+
+def check_max_pool_backward(max_pool_backward_naive):
+    seed = run_seed()
+    _require(verdict_max_pool_backward(max_pool_backward_naive, pool_grid(seed)), seed)
+
+
+def check_max_pool_ties(max_pool_backward_naive):
+    seed = run_seed()
+    _require(verdict_max_pool_ties(max_pool_backward_naive, tie_cases(seed)), seed)
+
+
+def check_avg_pool_forward(avg_pool_forward_naive):
+    seed = run_seed()
+    _require(verdict_avg_pool_forward(avg_pool_forward_naive, pool_grid(seed)), seed)
+
+
+def check_avg_pool_backward(avg_pool_backward_naive):
+    seed = run_seed()
+    _require(verdict_avg_pool_backward(avg_pool_backward_naive, pool_grid(seed)), seed)
+
+
+def check_global_avg_pool(global_avg_pool_forward, global_avg_pool_backward):
+    seed = run_seed()
+    _require(verdict_global_avg_pool(global_avg_pool_forward, global_avg_pool_backward, seed), seed)
+
+
+def check_failing_input(make_failing_input):
+    seed = run_seed()
+    _require(verdict_failing_input(make_failing_input, seed), seed)

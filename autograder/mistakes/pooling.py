@@ -1,0 +1,49 @@
+"""Typical mistakes in the assignment `pooling`."""
+from autograder.mistakes import Mistake
+
+MAX_FORWARD_TESTS = ("test_max_pool_forward_visible", "test_max_pool_forward_hidden")
+MAX_BACKWARD_TESTS = ("test_max_pool_backward_visible", "test_max_pool_backward_hidden")
+
+MISTAKES = [
+    Mistake("max_output_size_off_by_one", "pooling", "max_pool_forward",
+            "H_out = (H - ph) // stride + 1", "H_out = (H - ph) // stride",
+            MAX_FORWARD_TESTS, "off by one"),
+    Mistake("max_pool_height_width_swapped", "pooling", "max_pool_forward",
+            'ph, pw = pool_param["pool_height"], pool_param["pool_width"]',
+            'ph, pw = pool_param["pool_width"], pool_param["pool_height"]',
+            MAX_FORWARD_TESTS, "pool_height and pool_width swapped"),
+    Mistake("max_forward_stride_ignored", "pooling", "max_pool_forward",
+            "top, left = i * stride, j * stride", "top, left = i, j",
+            MAX_FORWARD_TESTS, "ignores the stride"),
+    Mistake("max_backward_assign_not_accumulate", "pooling", "max_pool_backward",
+            "dx[n, c, top:top + ph, left:left + pw] += mask", "dx[n, c, top:top + ph, left:left + pw] = mask",
+            MAX_BACKWARD_TESTS, "instead of accumulating with +="),
+    Mistake("gradient_to_every_tied_maximum", "pooling", "max_pool_backward",
+            "mask[np.unravel_index(np.argmax(window), window.shape)] = 1.0",
+            "mask[window == np.max(window)] = 1.0",
+            ("test_max_pool_ties",), "every tied maximum"),
+    Mistake("max_backward_only_when_stride_equals_window", "pooling", "max_pool_backward",
+            "top, left = i * stride, j * stride", "top, left = i * ph, j * pw",
+            MAX_BACKWARD_TESTS, "only works when the stride equals the window size"),
+    Mistake("avg_not_divided_by_window", "pooling", "avg_pool_forward",
+            "scale = 1.0 / (ph * pw)", "scale = 1.0",
+            ("test_avg_pool_forward",), "not divided by the window size"),
+    Mistake("avg_backward_dout_modified_in_place", "pooling", "avg_pool_backward",
+            "scale = 1.0 / (ph * pw)", "dout /= ph * pw\n    scale = 1.0",
+            ("test_avg_pool_backward",), "in place"),
+    Mistake("avg_backward_assign_not_accumulate", "pooling", "avg_pool_backward",
+            "dx[:, :, top:top + ph, left:left + pw] += scale", "dx[:, :, top:top + ph, left:left + pw] = scale",
+            ("test_avg_pool_backward",), "instead of accumulating with +="),
+    Mistake("global_backward_not_divided", "pooling", "global_avg_pool",
+            "dout[:, :, None, None] / (H * W)", "dout[:, :, None, None]",
+            ("test_global_avg_pool",), "Divide by H * W"),
+    Mistake("failing_input_with_stride_equal_to_window", "pooling", "failing_input",
+            '"stride": 1}', '"stride": 2}',
+            ("test_failing_input",), "does not expose the bug"),
+]
+
+# What the demo's "mistakes" student gets wrong: independent mistakes in different exercises.
+DEMO_MISTAKES = ["max_output_size_off_by_one", "max_backward_assign_not_accumulate", "avg_not_divided_by_window"]
+
+# The demo's crashing student breaks this cell (a NameError before the function is defined).
+CRASH_CELL = "avg_pool_forward"

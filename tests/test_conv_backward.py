@@ -1,0 +1,162 @@
+"""Fast in-process tests of the conv_backward references, hidden checks and mistake catalogue."""
+import numpy as np
+import pytest
+from scipy import signal
+
+from autograder import notebook_cells
+from autograder.checks import conv_backward as checks
+from autograder.checks.cases import conv_grid
+from autograder.mistakes import by_name, mistakes_for
+from autograder.paths import source_notebook
+from autograder.references.conv import (
+    conv_backward_reference,
+    conv_forward_reference,
+    conv_matrix_reference,
+    dilate,
+)
+from autograder.solutions import load_solution
+from convbook import eval_numerical_gradient_array
+
+ASSIGNMENT = "conv_backward"
+
+# Which hidden check stands for which test cell, called on a solution module.
+HIDDEN = {
+    "test_pooled_deltas": lambda m: checks.check_pooled_deltas(m.fc_weights, m.pooled_deltas),
+    "test_kernel_gradient_2d": lambda m: checks.check_kernel_gradient_2d(m.kernel_gradient_2d),
+    "test_pool_conv_backward_2d": lambda m: checks.check_pool_conv_backward_2d(m.pool_conv_backward_2d),
+    "test_two_conv_backward": lambda m: checks.check_two_conv_backward(m.two_conv_backward),
+    "test_multichannel_kernel_gradient":
+        lambda m: checks.check_multichannel_kernel_gradient(m.multichannel_kernel_gradient),
+    "test_conv_backward_hidden": lambda m: checks.check_conv_backward_naive(m.conv_backward_naive),
+    "test_conv_matrix": lambda m: checks.check_conv_matrix(m.conv_matrix),
+}
+
+
+@pytest.fixture(scope="module")
+def answers():
+    return notebook_cells.answers(notebook_cells.read(source_notebook(ASSIGNMENT)))
+
+
+@pytest.fixture(scope="module")
+def solution():
+    return load_solution(ASSIGNMENT)
+
+
+# --- the worked example's numbers ---------------------------------------------------------------------
+def test_restored_signs_reproduce_the_stated_deltas():
+    got = checks.pooled_deltas_reference(checks.DELTA_H, checks.FC_WEIGHTS, checks.SIGMOID_OUT)
+    np.testing.assert_allclose(got, checks.STATED_POOLED_DELTAS, rtol=1e-12)
+    unsigned = checks.pooled_deltas_reference(checks.DELTA_H, np.abs(checks.FC_WEIGHTS), checks.SIGMOID_OUT)
+    assert not np.allclose(unsigned, checks.STATED_POOLED_DELTAS)
+
+
+def test_answer_gradient_is_correlation_of_o_with_d():
+    np.testing.assert_allclose(signal.correlate2d(checks.O_SEED, checks.D_ANSWER, mode="valid"),
+                               checks.ANSWER_GRADIENT, atol=1e-12)
+    # the thread's own formula: convolve the rotated delta map with o
+    np.testing.assert_allclose(signal.convolve2d(np.rot90(checks.D_ANSWER, 2), checks.O_SEED, mode="valid"),
+                               checks.ANSWER_GRADIENT, atol=1e-12)
+
+
+def test_sign_slip_and_corrected_gradient():
+    d = checks.unpool_reference(checks.STATED_POOLED_DELTAS, checks.max_mask())
+    assert d[3, 3] > 0 > checks.D_ANSWER[3, 3]
+    # the thread's map carries the deltas truncated to 4 decimals, apart from the sign at (3, 3)
+    np.testing.assert_allclose(np.trunc(d * 1e4) / 1e4, np.abs(checks.D_ANSWER), atol=1e-12)
+    np.testing.assert_allclose(checks.corrected_seed_gradient(),
+                               [[0.14005255, 0.10639221], [0.03444097, 0.14604471]], atol=1e-8)
+    four_digit = np.abs(checks.D_ANSWER)
+    np.testing.assert_allclose(signal.correlate2d(checks.O_SEED, four_digit, mode="valid"),
+                               [[0.139946, 0.106319], [0.034416, 0.145922]], atol=1e-12)
+
+
+# --- references against numeric gradients -------------------------------------------------------------
+def test_dilate():
+    np.testing.assert_array_equal(dilate(np.array([[1.0, 2], [3, 4]]), 2),
+                                  [[1, 0, 2], [0, 0, 0], [3, 0, 4]])
+    np.testing.assert_array_equal(dilate(np.ones((2, 3)), 1), np.ones((2, 3)))
+
+
+@pytest.mark.parametrize("index", [0, 3, 7, 10, 13])
+def test_backward_reference_matches_numeric_gradient(index):
+    case = checks.backward_cases(5)[index]
+    x, w, b, cp = case.x, case.w, case.b, case.conv_param
+    dout = np.random.default_rng(index).standard_normal(case.out_shape())
+    dx, dw, db = conv_backward_reference(dout, x, w, b, cp)
+    numeric = [eval_numerical_gradient_array(lambda v: conv_forward_reference(v, w, b, cp), x.copy(), dout),
+               eval_numerical_gradient_array(lambda v: conv_forward_reference(x, v, b, cp), w.copy(), dout),
+               eval_numerical_gradient_array(lambda v: conv_forward_reference(x, w, v, cp), b.copy(), dout)]
+    for got, expected in zip((dx, dw, db), numeric):
+        np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)
+
+
+def test_conv_matrix_reference_and_transpose():
+    rng = np.random.default_rng(0)
+    k, x = rng.standard_normal((2, 3)), rng.standard_normal((5, 4))
+    T = conv_matrix_reference(k, 5, 4)
+    np.testing.assert_allclose(T @ x.ravel(), signal.correlate2d(x, k, mode="valid").ravel())
+    dout = rng.standard_normal((4, 2))
+    np.testing.assert_allclose(T.T @ dout.ravel(), signal.convolve2d(dout, k, mode="full").ravel())
+
+
+def test_backward_cases_cover_the_grid():
+    cases = checks.backward_cases(123)
+    assert {c.pad for c in cases} == {0, 1, 2} and {c.stride for c in cases} == {1, 2, 3}
+    assert any(c.x.shape[0] > 1 and c.x.shape[1] != c.w.shape[0] and c.x.shape[2] != c.x.shape[3]
+               and c.w.shape[2] != c.w.shape[3] for c in cases)
+
+
+# --- the checks on the reference solution and on each mistake -----------------------------------------
+@pytest.mark.parametrize("cell", sorted(HIDDEN))
+def test_hidden_checks_pass_on_the_solution(solution, cell, capsys):
+    HIDDEN[cell](solution)
+    assert "pass" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", [m.name for m in mistakes_for(ASSIGNMENT)])
+def test_each_mistake_is_caught_with_its_diagnosis(answers, name):
+    mistake = by_name(ASSIGNMENT, name)
+    module = load_solution(ASSIGNMENT, mistake.apply(answers))
+    hidden_failing = [cell for cell in mistake.fails if cell in HIDDEN]
+    assert hidden_failing, f"{name}: no hidden check among {mistake.fails}"
+    messages = []
+    for cell in hidden_failing:
+        with pytest.raises(AssertionError) as exc:
+            HIDDEN[cell](module)
+        messages.append(str(exc.value))
+    assert any(mistake.diagnosis in m for m in messages), f"{name}: {mistake.diagnosis!r} not in {messages}"
+    for cell in set(HIDDEN) - set(mistake.fails):
+        HIDDEN[cell](module)  # every other hidden check still passes
+
+
+def _wrong_backward(kind):
+    """Hand-made wrong conv_backward_naive implementations, written independently of the catalogue."""
+    def backward(dout, cache):
+        x, w, b, cp = cache
+        dx, dw, db = conv_backward_reference(dout, x, w, b, cp)
+        if kind == "db_spatial_only":
+            db = dout.sum(axis=(2, 3))
+        elif kind == "dw_mean":
+            dw = dw / x.shape[0]
+        elif kind == "dx_padded":
+            pad = cp["pad"]
+            dx = np.pad(dx, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+        elif kind == "dw_rotated":
+            dw = dw[:, :, ::-1, ::-1]
+        elif kind == "dout_modified":
+            dout *= 2
+        return dx, dw, db
+    return backward
+
+
+@pytest.mark.parametrize("kind, phrase", [
+    ("db_spatial_only", "db is summed over the wrong axes"),
+    ("dw_mean", "dw is not summed over the batch"),
+    ("dx_padded", "dx still has the padding"),
+    ("dw_rotated", "Your dw is the right one rotated by 180 degrees"),
+    ("dout_modified", "modified its input (dout) in place"),
+])
+def test_hand_made_wrong_backward_is_diagnosed(kind, phrase):
+    with pytest.raises(AssertionError) as exc:
+        checks.check_conv_backward_naive(_wrong_backward(kind))
+    assert phrase in str(exc.value)

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export MPLBACKEND := Agg
 
-.PHONY: help venv demo test release lab solutions clean
+.PHONY: help venv demo test release lab solutions bench clean
 
 help:
 	@echo "make demo       grade the bundled sample class with nbgrader (autograde, feedback, export)"
@@ -13,6 +13,7 @@ help:
 	@echo "make release    regenerate release/ from source/ (nbgrader generate_assignment)"
 	@echo "make lab        JupyterLab on release/, as a student"
 	@echo "make solutions  execute the source notebooks to HTML in solutions_html/ (self-learners)"
+	@echo "make bench      time the fast conv layers against loops, scipy and PyTorch (bench/results.json)"
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "convbook needs Python >= 3.10"'
@@ -37,6 +38,9 @@ lab: venv
 
 solutions: venv
 	$(PY) -m autograder solutions
+
+bench: venv
+	$(PY) -m bench.conv_layers
 
 clean:
 	rm -rf demo solutions_html .pytest_cache

@@ -1,0 +1,1 @@
+"""Benchmarks of the course's reference layers (run from the repository root, e.g. `make bench`)."""

@@ -14,6 +14,12 @@ SEED_VARIABLE = "CONVBOOK_SEED"
 _run_seed = None
 
 
+def set_run_seed(seed):
+    """Fix the seed of the hidden cases (the grading engine sets one per course secret, student, assignment)."""
+    global _run_seed
+    _run_seed = int(seed)
+
+
 def run_seed():
     """The seed of this grading run: $CONVBOOK_SEED if set, else drawn once per process."""
     global _run_seed
@@ -58,7 +64,8 @@ def call_student(fn, *args):
             warnings.simplefilter("always")
             result = fn(*copies)
     except Exception as exc:  # the student's bug, reported rather than propagated
-        raise StudentError(f"{type(exc).__name__}: {exc}") from exc
+        # an error raised in the grading sandbox already carries the student's own exception name
+        raise StudentError(getattr(exc, "student_message", None) or f"{type(exc).__name__}: {exc}") from exc
     notes = [f"{w.category.__name__}: {w.message}" for w in caught]
     if captured.getvalue().strip():
         notes.append(captured.getvalue().strip())

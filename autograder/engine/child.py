@@ -1,0 +1,169 @@
+"""The sandboxed child: runs one student's code cells, then calls their functions on request.
+
+This file is copied into the sandbox and run as a script (`python -I child.py REQUEST_FD REPLY_FD`). It
+imports nothing from the `autograder` package, which the sandbox hides. It never decides a score: it
+hands back plain data (JSON with arrays as `.npy` bytes), which the grader loads with allow_pickle=False.
+
+Messages, both ways: an 8-byte big-endian length, then a JSON header, then for each array its `.npy`
+bytes (8-byte length first). In the header an array is {"__array__": k} (the k-th blob), a tuple is
+{"__tuple__": [...]}, a dict with string keys is {"__dict__": {...}}.
+
+Requests: {"op": "run", "cells": [source, ...]} -> {"cells": [{"ok", "error", "stdout"}, ...]};
+{"op": "call", "name": ..., "args": [...], "kwargs": {...}} -> {"ok": true, "result": ..., "args_after": [...]} or
+{"ok": false, "error": "..."}.
+"""
+import contextlib
+import io
+import json
+import os
+import struct
+import sys
+import traceback
+
+import numpy as np
+
+MAX_OUTPUT = 20_000  # characters of printed output kept per cell or call
+
+
+def encode(value, blobs):
+    """A JSON-able tree for `value`; arrays are appended to `blobs`. Raises TypeError for anything else."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, np.generic):
+        return encode(value.item(), blobs) if value.dtype.kind in "biuf" else encode(np.asarray(value), blobs)
+    if isinstance(value, np.ndarray):
+        if value.dtype.hasobject:
+            raise TypeError("an array of Python objects")
+        blobs.append(value)
+        return {"__array__": len(blobs) - 1}
+    if isinstance(value, tuple):
+        return {"__tuple__": [encode(v, blobs) for v in value]}
+    if isinstance(value, list):
+        return [encode(v, blobs) for v in value]
+    if isinstance(value, dict):
+        if not all(isinstance(k, str) for k in value):
+            raise TypeError("a dict with keys that are not strings")
+        return {"__dict__": {k: encode(v, blobs) for k, v in value.items()}}
+    raise TypeError(f"a value of type {type(value).__name__}")
+
+
+def decode(tree, blobs):
+    if isinstance(tree, list):
+        return [decode(v, blobs) for v in tree]
+    if isinstance(tree, dict):
+        if "__array__" in tree:
+            return blobs[tree["__array__"]]
+        if "__tuple__" in tree:
+            return tuple(decode(v, blobs) for v in tree["__tuple__"])
+        return {k: decode(v, blobs) for k, v in tree["__dict__"].items()}
+    return tree
+
+
+def read_exact(fd, n):
+    """n bytes from fd; EOFError if the other side closed first."""
+    chunks = []
+    while n:
+        chunk = os.read(fd, min(n, 1 << 20))
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def receive(fd, limit=1 << 40, read=read_exact):
+    """(header, arrays) of one message; ValueError if a part is larger than `limit` bytes.
+
+    read(fd, n) reads exactly n bytes (the grader passes one with a deadline).
+    """
+    def sized():
+        size = struct.unpack(">Q", read(fd, 8))[0]
+        if size > limit:
+            raise ValueError(f"a message part of {size} bytes (the limit is {limit})")
+        return read(fd, size)
+
+    header = json.loads(sized())
+    blobs = []
+    for _ in range(int(header.pop("n_blobs"))):
+        data = sized()
+        blobs.append(np.load(io.BytesIO(data), allow_pickle=False))
+    return header, blobs
+
+
+def send(fd, header, blobs):
+    parts = []
+    for array in blobs:
+        buffer = io.BytesIO()
+        np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+        parts.append(struct.pack(">Q", buffer.tell()) + buffer.getvalue())
+    data = json.dumps({**header, "n_blobs": len(blobs)}).encode()
+    payload = struct.pack(">Q", len(data)) + data + b"".join(parts)
+    view = memoryview(payload)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def short_error(exc):
+    return f"{type(exc).__name__}: {exc}"
+
+
+def run_cells(cells, namespace):
+    """Execute each cell in `namespace`; an error stops that cell only (as in a notebook run with errors)."""
+    results = []
+    for index, source in enumerate(cells):
+        out = io.StringIO()
+        error = None
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+                exec(compile(source, f"<cell {index}>", "exec"), namespace)
+        except BaseException as exc:  # noqa: B036 (SystemExit and KeyboardInterrupt count as the cell's error)
+            frames = traceback.extract_tb(exc.__traceback__)
+            line = next((f.lineno for f in reversed(frames) if f.filename == f"<cell {index}>"), None)
+            error = short_error(exc) + (f" (line {line} of the cell)" if line else "")
+        results.append({"ok": error is None, "error": error, "stdout": out.getvalue()[:MAX_OUTPUT]})
+    return results
+
+
+def call(namespace, name, args, kwargs):
+    fn = namespace.get(name)
+    if fn is None:
+        return {"ok": False, "error": f"NameError: {name} is not defined in your notebook"}, []
+    if not callable(fn):
+        return {"ok": False, "error": f"TypeError: {name} is not a function"}, []
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            result = fn(*args, **kwargs)
+    except BaseException as exc:  # noqa: B036
+        return {"ok": False, "error": short_error(exc), "stdout": out.getvalue()[:MAX_OUTPUT]}, []
+    blobs = []
+    try:
+        tree = encode(result, blobs)
+    except TypeError as exc:
+        return {"ok": False, "error": f"TypeError: {name} returned {exc}, which cannot be graded"}, []
+    try:  # the arguments after the call, so that the grader can see changes made in place
+        args_after = encode(list(args), blobs)
+    except TypeError:
+        args_after = None
+    return {"ok": True, "result": tree, "args_after": args_after, "stdout": out.getvalue()[:MAX_OUTPUT]}, blobs
+
+
+def main(request_fd, reply_fd):
+    namespace = {"__name__": "__main__"}
+    while True:
+        try:
+            header, blobs = receive(request_fd)
+        except EOFError:
+            return
+        if header["op"] == "run":
+            send(reply_fd, {"cells": run_cells(header["cells"], namespace)}, [])
+        elif header["op"] == "call":
+            reply, reply_blobs = call(namespace, header["name"], decode(header["args"], blobs),
+                                      decode(header.get("kwargs", {"__dict__": {}}), blobs))
+            send(reply_fd, reply, reply_blobs)
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]), int(sys.argv[2]))

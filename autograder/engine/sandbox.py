@@ -1,0 +1,243 @@
+"""A child process that runs one student's code, fenced in, and answers function calls.
+
+Isolation, strongest first (see `isolation()`):
+- "namespaces": as root with util-linux's `unshare` and `setpriv`: private mount, PID and network
+  namespaces (no network at all), an empty tmpfs over every hidden path (the course directory with its
+  gradebook and other students' folders, the hidden solutions and tests), a private /tmp, and the code
+  runs as the unprivileged user `nobody`.
+- "limits": elsewhere, a scratch directory as working directory and a scrubbed environment.
+Both get resource limits (address space, CPU seconds, file size, processes) and a wall-clock timeout on
+every request; a child that misbehaves is killed with its whole process group (and PID namespace).
+"""
+import os
+import resource
+import select
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from autograder.engine import child as protocol
+
+NOBODY = 65534
+MAX_RESTARTS = 8  # fresh children for one student before the engine gives up
+CHILD_SCRIPT = Path(protocol.__file__)
+
+
+@dataclass(frozen=True)
+class Limits:
+    memory_bytes: int = 3 << 30       # address space of the child
+    cpu_seconds: int = 600            # CPU time of the child over its whole life
+    file_bytes: int = 64 << 20        # largest file it may write
+    processes: int = 64               # processes and threads of the sandbox user
+    request_seconds: float = 60.0     # wall clock for one request (running the cells, or one call)
+    reply_bytes: int = 512 << 20      # largest reply the grader accepts
+
+
+class ChildDied(Exception):
+    """The child ended, timed out or broke the protocol; the message says which, for the student."""
+
+
+def isolation():
+    """"namespaces" where this process may build them, else "limits"."""
+    if os.geteuid() != 0 or not (shutil.which("unshare") and shutil.which("setpriv")):
+        return "limits"
+    probe = subprocess.run(["unshare", "--mount", "--net", "--pid", "--fork", "--mount-proc", "true"],
+                           capture_output=True)
+    return "namespaces" if probe.returncode == 0 else "limits"
+
+
+def _set_limits(limits):
+    def apply():
+        for name, value in ((resource.RLIMIT_AS, limits.memory_bytes), (resource.RLIMIT_CPU, limits.cpu_seconds),
+                            (resource.RLIMIT_FSIZE, limits.file_bytes), (resource.RLIMIT_CORE, 0)):
+            resource.setrlimit(name, (value, value))
+        # counted per user: it binds `nobody` (root is exempt, and the wrapper runs as root until setpriv)
+        resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
+    return apply
+
+
+def _child_env():
+    return {
+        "PATH": "/usr/bin:/bin",
+        "HOME": "/tmp",
+        "LANG": "C.UTF-8",
+        "MPLBACKEND": "Agg",
+        "MPLCONFIGDIR": "/tmp/mpl",
+        # one BLAS thread per child: the engine runs several children side by side
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+
+
+def _namespace_command(python, hidden, request_fd, reply_fd):
+    """unshare + a root shell that hides paths and drops to nobody before running the child."""
+    hide = "".join(f"mount -t tmpfs -o size=4k,mode=0755 convbook-hidden {shlex.quote(str(p))}\n"
+                   for p in hidden if Path(p).is_dir())
+    hide += "".join(f"mount --bind /dev/null {shlex.quote(str(p))}\n" for p in hidden if Path(p).is_file())
+    script = (
+        "set -e\n"
+        "mount --make-rprivate /\n"
+        f"cp {shlex.quote(str(CHILD_SCRIPT))} /dev/shm/child.py.tmp\n"
+        "mount -t tmpfs -o size=256m,mode=1777 convbook-tmp /tmp\n"
+        "mv /dev/shm/child.py.tmp /tmp/child.py\n"
+        "mount -t tmpfs -o size=16m,mode=1777 convbook-shm /dev/shm\n"
+        + hide +
+        "cd /tmp\n"
+        f"exec setpriv --reuid={NOBODY} --regid={NOBODY} --clear-groups --no-new-privs --inh-caps=-all "
+        f"{shlex.quote(python)} -I /tmp/child.py {request_fd} {reply_fd}\n"
+    )
+    return ["unshare", "--mount", "--net", "--pid", "--fork", "--mount-proc", "--kill-child", "sh", "-c", script]
+
+
+class Sandbox:
+    """One student's code in a child process.
+
+    sandbox = Sandbox(hidden=[course_dir, ...]); sandbox.run_cells([...]); sandbox.call("f", args)
+    If the child dies (os._exit, a timeout, a memory bomb), the next request starts a fresh one and
+    runs the same cells again first, so that one exercise's crash costs only that exercise.
+    """
+
+    def __init__(self, hidden=(), limits=Limits(), python=sys.executable, mode=None):
+        self.hidden = [Path(p).resolve() for p in hidden]
+        self.limits = limits
+        self.python = python
+        self.mode = mode or isolation()
+        self.cells, self.cell_results, self.fatal, self.restarts = [], [], {}, 0
+        self.proc = None
+        self.scratch = None
+
+    # --- process life --------------------------------------------------------------------------------
+    def _start(self):
+        request_r, self._request_w = os.pipe()
+        self._reply_r, reply_w = os.pipe()
+        self.scratch = tempfile.mkdtemp(prefix="convbook-sandbox-")
+        if self.mode == "namespaces":
+            cmd = _namespace_command(self.python, self.hidden, request_r, reply_w)
+        else:
+            shutil.copy(CHILD_SCRIPT, Path(self.scratch) / "child.py")
+            cmd = [self.python, "-I", "child.py", str(request_r), str(reply_w)]
+        env = _child_env()
+        if self.mode != "namespaces":
+            env.update(HOME=self.scratch, MPLCONFIGDIR=str(Path(self.scratch) / "mpl"))
+        self.proc = subprocess.Popen(
+            cmd, cwd=self.scratch, env=env, pass_fds=(request_r, reply_w), stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            preexec_fn=_set_limits(self.limits))
+        os.close(request_r)
+        os.close(reply_w)
+
+    def close(self):
+        if self.proc is not None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+            for fd in (self._request_w, self._reply_r):
+                os.close(fd)
+            self.proc = None
+        if self.scratch:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            self.scratch = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # --- requests -----------------------------------------------------------------------------------
+    def _request(self, header, blobs=()):
+        deadline = time.monotonic() + self.limits.request_seconds
+
+        def read_before_deadline(fd, n):
+            chunks = []
+            while n:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([fd], [], [], left)[0]:
+                    raise ChildDied(f"it ran for more than {self.limits.request_seconds:g} s (an infinite loop?)")
+                chunk = os.read(fd, min(n, 1 << 20))
+                if not chunk:
+                    raise EOFError
+                chunks.append(chunk)
+                n -= len(chunk)
+            return b"".join(chunks)
+
+        try:
+            protocol.send(self._request_w, header, list(blobs))
+            return protocol.receive(self._reply_r, limit=self.limits.reply_bytes, read=read_before_deadline)
+        except ChildDied:
+            self.close()
+            raise
+        except (OSError, EOFError, ValueError, KeyError, TypeError) as exc:
+            reason = self._death_reason() or f"it broke the grading protocol ({type(exc).__name__})"
+            self.close()
+            raise ChildDied(reason) from exc
+
+    def _death_reason(self):
+        try:
+            code = self.proc.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            return None
+        if code < 0 or code > 128:
+            number = -code if code < 0 else code - 128
+            name = signal.Signals(number).name if number in signal.Signals._value2member_map_ else str(number)
+            hint = {"SIGKILL": " (killed: out of memory, or the process was killed)",
+                    "SIGXCPU": " (CPU time limit)", "SIGXFSZ": " (file size limit)"}.get(name, "")
+            return f"the Python process running your code ended with signal {name}{hint}"
+        return f"the Python process running your code exited with code {code} (sys.exit or os._exit?)"
+
+    def _ensure_started(self):
+        """Start the child if needed and run the cells, skipping those that ended an earlier child."""
+        while self.proc is None:
+            if self.restarts > MAX_RESTARTS:
+                raise ChildDied(f"your code ended the grading process {self.restarts} times; grading stopped")
+            self.restarts += 1
+            self._start()
+            for index, source in enumerate(self.cells):
+                if index in self.fatal:
+                    continue
+                try:
+                    header, _ = self._request({"op": "run", "cells": [source]})
+                except ChildDied as exc:
+                    self.fatal[index] = str(exc)
+                    break
+                self.cell_results[index] = header["cells"][0]
+        for index, reason in self.fatal.items():
+            self.cell_results[index] = {"ok": False, "error": f"this cell was skipped: {reason}", "stdout": ""}
+
+    def run_cells(self, cells):
+        """Run the student's code cells in order; returns [{"ok", "error", "stdout"}] per cell.
+
+        A cell that ends the child (os._exit, a timeout, a memory bomb) is skipped from then on.
+        """
+        self.cells = list(cells)
+        self.cell_results = [None] * len(self.cells)
+        self.fatal = {}
+        self.restarts = 0
+        self._ensure_started()
+        return self.cell_results
+
+    def call(self, name, args, kwargs=None):
+        """Call the student's function `name` on `args` and `kwargs` in the child.
+
+        Returns the reply: {"ok": True, "result", "args_after", "stdout"} or {"ok": False, "error"}.
+        Raises ChildDied if the call ended the child (the next call starts a fresh one).
+        """
+        self._ensure_started()
+        blobs = []
+        trees = {"args": protocol.encode(list(args), blobs), "kwargs": protocol.encode(dict(kwargs or {}), blobs)}
+        header, replies = self._request({"op": "call", "name": name, **trees}, blobs)
+        if header.get("ok"):
+            header["result"] = protocol.decode(header["result"], replies)
+            if header.get("args_after") is not None:
+                header["args_after"] = protocol.decode(header["args_after"], replies)
+        return header

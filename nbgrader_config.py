@@ -2,6 +2,8 @@
 
 A course directory's own nbgrader_config.py loads this file and sets its root.
 """
+import os
+
 c = get_config()  # noqa: F821 (provided by traitlets when nbgrader loads this file)
 
 c.CourseDirectory.course_id = "convbook"
@@ -27,6 +29,18 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
+
+# `python -m autograder grade`: the grading engine has decided every test cell already (in its sandbox
+# and grader processes); nbgrader records its verdicts from the staged notebooks, and runs no kernel.
+if os.environ.get("CONVBOOK_ENGINE_RESULTS"):
+    c.CourseDirectory.submitted_directory = os.environ["CONVBOOK_ENGINE_STAGED"]
+    c.Autograde.autograde_preprocessors = [
+        "autograder.engine.nbgrader_bridge.ApplyEngineResults",
+        "nbgrader.preprocessors.LimitOutput",
+        "nbgrader.preprocessors.SaveAutoGrades",
+        "nbgrader.preprocessors.AssignLatePenalties",
+        "nbgrader.preprocessors.CheckCellMetadata",
+    ]
 
 # Feedback: never show hidden test code.
 c.GenerateFeedback.preprocessors = [

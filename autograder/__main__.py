@@ -1,4 +1,4 @@
-"""Instructor commands: `python -m autograder {release,demo,solutions}`."""
+"""Instructor commands: `python -m autograder {release,demo,solutions,grade}`."""
 import argparse
 import sys
 
@@ -14,6 +14,11 @@ def main(argv=None):
     demo.add_argument("--root", default=None, help="course directory to build (default: demo/)")
     solutions = sub.add_parser("solutions", help="execute the source notebooks and write HTML (self-learners)")
     solutions.add_argument("--out", default="solutions_html")
+    grade = sub.add_parser("grade", help="grade a class with the isolated engine and record it in nbgrader's gradebook")
+    grade.add_argument("assignment", choices=ASSIGNMENTS)
+    grade.add_argument("--course", default=None, help="nbgrader course directory (default: demo/)")
+    grade.add_argument("--student", action="append", help="only these students (repeat the option)")
+    grade.add_argument("--workers", type=int, default=None, help="parallel workers (default: number of cores)")
     args = parser.parse_args(argv)
 
     if args.command == "release":
@@ -32,6 +37,12 @@ def main(argv=None):
 
         for path in write_solution_pages(args.out):
             print(path)
+    elif args.command == "grade":
+        from autograder.engine.cli import grade_command
+
+        from autograder.paths import DEMO
+
+        return grade_command(args.course or DEMO, args.assignment, args.student, args.workers)
     return 0
 
 

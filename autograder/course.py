@@ -24,10 +24,10 @@ def nbgrader_env():
     return env
 
 
-def run_nbgrader(args, cwd, quiet=True):
-    """Run `nbgrader ARGS` in `cwd`; raise with its log if it fails."""
+def run_nbgrader(args, cwd, quiet=True, extra_env=None):
+    """Run `nbgrader ARGS` in `cwd` (with `extra_env` added to the environment); raise with its log if it fails."""
     cmd = [sys.executable, "-m", "nbgrader", *args]
-    proc = subprocess.run(cmd, cwd=cwd, env=nbgrader_env(), capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=cwd, env={**nbgrader_env(), **(extra_env or {})}, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd[2:])} failed in {cwd}:\n{proc.stdout}\n{proc.stderr}")
     if not quiet:

@@ -27,6 +27,15 @@ from autograder.references.conv import (
     conv_matrix_reference,
 )
 
+# Libraries each graded function may not use (the engine checks the student's code by its syntax tree).
+FORBIDDEN = {
+    "kernel_gradient_2d": (("scipy", "torch", "correlate2d", "convolve2d", "fftconvolve"),
+                           "compute the sum of the boxed formula yourself"),
+    "conv_backward_naive": (("scipy", "torch", "convbook.layers", "correlate2d", "convolve2d", "fftconvolve"),
+                            "write the backward pass yourself; scipy.signal is only the reference the checks use"),
+}
+
+
 # ---------------------------------------------------------------------------------------------------
 # The worked example (seed 000): 5x5 input, 2x2 kernel -> 4x4, 2x2 max pool -> 2x2, sigmoid, FC(2).
 # ---------------------------------------------------------------------------------------------------

@@ -32,6 +32,13 @@ from autograder.references.pooling import (
     pool_params,
 )
 
+# Libraries each graded function may not use (the engine checks the student's code by its syntax tree).
+FORBIDDEN = {
+    "max_pool_forward_naive": (("torch", "convbook.layers", "skimage"), "write the pooling loops yourself"),
+    "max_pool_backward_naive": (("torch", "convbook.layers", "skimage"), "write the pooling loops yourself"),
+}
+
+
 # ---------------------------------------------------------------------------------------------------
 # Diagnosis sentences (the mistake catalogue checks that the feedback contains a phrase of each).
 

@@ -5,11 +5,11 @@ define (`RemoteFunction`), instructor cells run here as written in the source, a
 whole (visible and hidden parts), exactly as the source has them: whatever the student did to the test
 cells, the numpy they patched or the exception handler they installed lives in the child, not here.
 """
+import ast
 import contextlib
 import hashlib
 import hmac
 import io
-import ast
 from dataclasses import asdict, dataclass, field
 
 from autograder import notebook_cells

@@ -4,7 +4,7 @@ Isolation, strongest first (see `isolation()`):
 - "namespaces": as root with util-linux's `unshare` and `setpriv`: private mount, PID and network
   namespaces (no network at all), an empty tmpfs over every hidden path (the course directory with its
   gradebook and other students' folders, the hidden solutions and tests), a private /tmp, and the code
-  runs as the unprivileged user `nobody`.
+  runs under an unprivileged uid of its own (no capabilities, no new privileges).
 - "limits": elsewhere, a scratch directory as working directory and a scrubbed environment.
 Both get resource limits (address space, CPU seconds, file size, processes) and a wall-clock timeout on
 every request; a child that misbehaves is killed with its whole process group (and PID namespace).
@@ -24,7 +24,9 @@ from pathlib import Path
 
 from autograder.engine import child as protocol
 
-NOBODY = 65534
+# Each grading process gives its children a uid of their own, with no home, files or privileges: the
+# process limit then binds one student's fork bomb without starving the sandboxes running beside it.
+SANDBOX_UID_BASE = 61000
 MAX_RESTARTS = 8  # fresh children for one student before the engine gives up
 CHILD_SCRIPT = Path(protocol.__file__)
 
@@ -57,7 +59,7 @@ def _set_limits(limits):
         for name, value in ((resource.RLIMIT_AS, limits.memory_bytes), (resource.RLIMIT_CPU, limits.cpu_seconds),
                             (resource.RLIMIT_FSIZE, limits.file_bytes), (resource.RLIMIT_CORE, 0)):
             resource.setrlimit(name, (value, value))
-        # counted per user: it binds `nobody` (root is exempt, and the wrapper runs as root until setpriv)
+        # counted per user: it binds the sandbox's uid (root is exempt, so the wrapper runs until setpriv)
         resource.setrlimit(resource.RLIMIT_NPROC, (limits.processes, limits.processes))
     return apply
 
@@ -77,8 +79,8 @@ def _child_env():
     }
 
 
-def _namespace_command(python, hidden, request_fd, reply_fd):
-    """unshare + a root shell that hides paths and drops to nobody before running the child."""
+def _namespace_command(python, hidden, request_fd, reply_fd, uid):
+    """unshare + a root shell that hides paths and drops to the sandbox uid before running the child."""
     hide = "".join(f"mount -t tmpfs -o size=4k,mode=0755 convbook-hidden {shlex.quote(str(p))}\n"
                    for p in hidden if Path(p).is_dir())
     hide += "".join(f"mount --bind /dev/null {shlex.quote(str(p))}\n" for p in hidden if Path(p).is_file())
@@ -86,12 +88,12 @@ def _namespace_command(python, hidden, request_fd, reply_fd):
         "set -e\n"
         "mount --make-rprivate /\n"
         f"cp {shlex.quote(str(CHILD_SCRIPT))} /dev/shm/child.py.tmp\n"
+        + hide +  # before the private /tmp, which would hide paths under /tmp from the mounts
         "mount -t tmpfs -o size=256m,mode=1777 convbook-tmp /tmp\n"
         "mv /dev/shm/child.py.tmp /tmp/child.py\n"
         "mount -t tmpfs -o size=16m,mode=1777 convbook-shm /dev/shm\n"
-        + hide +
         "cd /tmp\n"
-        f"exec setpriv --reuid={NOBODY} --regid={NOBODY} --clear-groups --no-new-privs --inh-caps=-all "
+        f"exec setpriv --reuid={uid} --regid={uid} --clear-groups --no-new-privs --inh-caps=-all "
         f"{shlex.quote(python)} -I /tmp/child.py {request_fd} {reply_fd}\n"
     )
     return ["unshare", "--mount", "--net", "--pid", "--fork", "--mount-proc", "--kill-child", "sh", "-c", script]
@@ -111,6 +113,7 @@ class Sandbox:
         self.python = python
         self.mode = mode or isolation()
         self.cells, self.cell_results, self.fatal, self.restarts = [], [], {}, 0
+        self.fatal_calls = {}  # function name -> why a call to it ended the child
         self.proc = None
         self.scratch = None
 
@@ -120,7 +123,8 @@ class Sandbox:
         self._reply_r, reply_w = os.pipe()
         self.scratch = tempfile.mkdtemp(prefix="convbook-sandbox-")
         if self.mode == "namespaces":
-            cmd = _namespace_command(self.python, self.hidden, request_r, reply_w)
+            uid = SANDBOX_UID_BASE + os.getpid() % 1000
+            cmd = _namespace_command(self.python, self.hidden, request_r, reply_w, uid)
         else:
             shutil.copy(CHILD_SCRIPT, Path(self.scratch) / "child.py")
             cmd = [self.python, "-I", "child.py", str(request_r), str(reply_w)]
@@ -232,10 +236,17 @@ class Sandbox:
         Returns the reply: {"ok": True, "result", "args_after", "stdout"} or {"ok": False, "error"}.
         Raises ChildDied if the call ended the child (the next call starts a fresh one).
         """
+        if name in self.fatal_calls:
+            return {"ok": False, "error": f"{name} is not called again: an earlier call ended the process "
+                                          f"({self.fatal_calls[name]})"}
         self._ensure_started()
         blobs = []
         trees = {"args": protocol.encode(list(args), blobs), "kwargs": protocol.encode(dict(kwargs or {}), blobs)}
-        header, replies = self._request({"op": "call", "name": name, **trees}, blobs)
+        try:
+            header, replies = self._request({"op": "call", "name": name, **trees}, blobs)
+        except ChildDied as exc:
+            self.fatal_calls[name] = str(exc)
+            raise
         if header.get("ok"):
             header["result"] = protocol.decode(header["result"], replies)
             if header.get("args_after") is not None:

@@ -1,0 +1,166 @@
+"""`python -m autograder grade`: grade a class with the engine, in parallel, then record it with nbgrader.
+
+1. Every submission is graded by `grade.grade_submission` in a pool of worker processes. Each result is
+   written atomically to <course>/.convbook/results/<assignment>/<student>.json with a fingerprint of the
+   submission, so that a batch killed half way resumes where it stopped (finished students are skipped).
+2. Each student's notebook is staged (normalized, or the release notebook if it could not be read) in
+   <course>/.convbook/staged/, and `nbgrader autograde` records the engine's verdicts in the gradebook.
+   No kernel runs there; manual grades already in the gradebook are kept by nbgrader.
+"""
+import hashlib
+import json
+import os
+import secrets
+import shutil
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+from tqdm import tqdm
+
+from autograder import course
+from autograder.engine.grade import SubmissionResult, grade_submission
+from autograder.engine.nbgrader_bridge import RESULTS_VARIABLE, results_path
+from autograder.engine.submission import read_submission
+from autograder.paths import release_notebook, source_notebook
+
+ENGINE_DIR = ".convbook"
+STAGED_VARIABLE = "CONVBOOK_ENGINE_STAGED"
+ENGINE_VERSION = "1"
+
+
+@dataclass
+class Batch:
+    root: Path
+    assignment: str
+
+    @property
+    def engine_dir(self):
+        return self.root / ENGINE_DIR
+
+    @property
+    def results_dir(self):
+        return self.engine_dir / "results"
+
+    @property
+    def staged_dir(self):
+        return self.engine_dir / "staged"
+
+    def submission_folder(self, student):
+        return self.root / "submitted" / student / self.assignment
+
+
+def course_secret(root):
+    """The course's secret (created on first use, readable by the instructor only), or $CONVBOOK_SECRET."""
+    if os.environ.get("CONVBOOK_SECRET"):
+        return os.environ["CONVBOOK_SECRET"]
+    path = Path(root) / ENGINE_DIR / "secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(16))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def students_of(root, assignment):
+    submitted = Path(root) / "submitted"
+    return sorted(p.name for p in submitted.iterdir() if (p / assignment).is_dir()) if submitted.is_dir() else []
+
+
+def fingerprint(folder, assignment):
+    """What the result depends on: the submitted files, the source notebook and the engine version."""
+    digest = hashlib.sha256(ENGINE_VERSION.encode())
+    digest.update(source_notebook(assignment).read_bytes())
+    for path in sorted(Path(folder).rglob("*")) if Path(folder).is_dir() else []:
+        if path.is_file():
+            digest.update(str(path.relative_to(folder)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _grade_one(batch, student, secret):
+    """Worker: grade one student and save the result atomically. Returns (student, result or error)."""
+    folder = batch.submission_folder(student)
+    try:
+        result = grade_submission(batch.assignment, folder, student, secret, batch.root)
+    except Exception as exc:  # an engine fault: report it, save nothing, so the next run retries
+        return student, f"{type(exc).__name__}: {exc}"
+    data = {**result.to_json(), "fingerprint": fingerprint(folder, batch.assignment)}
+    path = results_path(batch.results_dir, batch.assignment, student)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+    return student, result
+
+
+def load_result(batch, student):
+    """The saved result of `student` if it is still valid for the submission, else None."""
+    path = results_path(batch.results_dir, batch.assignment, student)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if data.pop("fingerprint", None) != fingerprint(batch.submission_folder(student), batch.assignment):
+        return None
+    return SubmissionResult.from_json(data)
+
+
+def stage(batch, student):
+    """The notebook nbgrader will record: the student's own, normalized, or the release if unreadable."""
+    folder = batch.staged_dir / student / batch.assignment
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    submission = read_submission(batch.submission_folder(student), batch.assignment)
+    nb = submission.nb if submission.nb is not None else nbformat.read(str(release_notebook(batch.assignment)), 4)
+    nbformat.write(nb, str(folder / f"{batch.assignment}.ipynb"))
+    timestamp = batch.submission_folder(student) / "timestamp.txt"
+    if timestamp.is_file():
+        shutil.copy(timestamp, folder / "timestamp.txt")
+
+
+def grade_class(root, assignment, students=None, workers=None, progress=True):
+    """Grade `students` (default: all who submitted) of `assignment` in course `root`.
+
+    Returns ({student: SubmissionResult}, {student: engine error}).
+    """
+    batch = Batch(Path(root).resolve(), assignment)
+    students = list(students or students_of(batch.root, assignment))
+    secret = course_secret(batch.root)
+    results, errors = {}, {}
+    todo = []
+    for student in students:
+        saved = load_result(batch, student)
+        if saved is not None:
+            results[student] = saved
+        else:
+            todo.append(student)
+    workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
+    bar = tqdm(total=len(students), initial=len(results), desc=f"grading {assignment}", unit="notebook",
+               disable=not progress)
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(_grade_one, batch, student, secret) for student in todo]
+        for future in as_completed(futures):
+            student, outcome = future.result()
+            if isinstance(outcome, SubmissionResult):
+                results[student] = outcome
+            else:
+                errors[student] = outcome
+            bar.update()
+    bar.close()
+    record_in_gradebook(batch, sorted(results))
+    return results, errors
+
+
+def record_in_gradebook(batch, students):
+    """Stage the notebooks and let `nbgrader autograde` write the engine's verdicts to the gradebook."""
+    if not students:
+        return
+    if batch.staged_dir.exists():
+        shutil.rmtree(batch.staged_dir)  # nbgrader autograde then sees exactly these students
+    for student in students:
+        stage(batch, student)
+    env = {RESULTS_VARIABLE: str(batch.results_dir), STAGED_VARIABLE: str(batch.staged_dir.relative_to(batch.root))}
+    course.run_nbgrader(["autograde", batch.assignment, "--force", "--create"], cwd=batch.root, extra_env=env)

@@ -1,0 +1,50 @@
+"""nbgrader's side of the engine: a preprocessor that writes the engine's verdicts into the notebook.
+
+`python -m autograder grade` runs `nbgrader autograde` with this preprocessor in place of `Execute`
+(see nbgrader_config.py): no kernel starts, the test cells get the outputs the engine computed, and
+nbgrader's own SaveAutoGrades puts the scores in the gradebook, so that formgrader, manual grading,
+generate_feedback and export work unchanged.
+"""
+import json
+import os
+from pathlib import Path
+
+import nbformat
+from nbgrader.preprocessors import NbGraderPreprocessor
+
+from autograder import notebook_cells
+
+RESULTS_VARIABLE = "CONVBOOK_ENGINE_RESULTS"
+
+
+def results_path(results_dir, assignment, student):
+    return Path(results_dir) / assignment / f"{student}.json"
+
+
+class ApplyEngineResults(NbGraderPreprocessor):
+    """Give each test cell the output (and error, if it failed) that the engine recorded for it."""
+
+    def preprocess(self, nb, resources):
+        info = resources["nbgrader"]
+        path = results_path(os.environ[RESULTS_VARIABLE], info["assignment"], info["student"])
+        result = json.loads(path.read_text())
+        cells = {c["grade_id"]: c for c in result["cells"]}
+        for cell in nb.cells:
+            verdict = cells.get(notebook_cells.grade_id(cell))
+            if verdict is not None and cell.cell_type == "code":
+                cell.outputs = outputs_of(verdict)
+        if result["problems"]:
+            note = "**Grading notes.** " + " ".join(result["problems"])
+            nb.cells.insert(0, nbformat.v4.new_markdown_cell(note))
+        return nb, resources
+
+
+def outputs_of(verdict):
+    outputs = []
+    if verdict["output"]:
+        outputs.append(nbformat.v4.new_output("stream", name="stdout", text=verdict["output"]))
+    if not verdict["passed"]:
+        ename, _, evalue = verdict["error"].partition(": ")
+        outputs.append(nbformat.v4.new_output("error", ename=ename or "Error", evalue=evalue,
+                                              traceback=[verdict["error"]]))
+    return outputs

@@ -5,6 +5,7 @@ Nothing here runs student code: notebooks are parsed as JSON, code as an AST.
 import ast
 import json
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,8 +66,15 @@ def read_submission(folder, assignment):
         submission.problems.append(f"Your notebook is not valid JSON (line {exc.lineno}, column {exc.colno}: "
                                    f"{exc.msg}); was it edited outside Jupyter?")
         return submission
+    cells = data.get("cells") if isinstance(data, dict) else None
+    ids = [c.get("id") for c in cells if isinstance(c, dict) and c.get("id")] if isinstance(cells, list) else []
+    repeated = sorted({i for i in ids if ids.count(i) > 1})
+    if repeated:
+        submission.flags.append(f"cell ids {', '.join(map(repr, repeated))} appear more than once (duplicated cells?)")
     try:
-        nb = nbformat.reads(json.dumps(data), as_version=4)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # nbformat's own notes on repaired ids
+            nb = nbformat.reads(json.dumps(data), as_version=4)
     except Exception as exc:  # nbformat raises several kinds on malformed structure
         submission.problems.append(f"Your file is JSON but not a notebook ({type(exc).__name__}).")
         return submission
@@ -76,11 +84,11 @@ def read_submission(folder, assignment):
     if data.get("nbformat", 4) < 4:
         submission.problems.append(f"Your notebook is in the old format nbformat {data.get('nbformat')}; "
                                    "it was converted and graded.")
-    submission.nb = _normalized(nb, submission.flags)
+    submission.nb = _normalized(nb)
     return submission
 
 
-def _normalized(nb, flags):
+def _normalized(nb):
     """Outputs dropped, every cell with a fresh unique id if its own was missing or repeated."""
     seen = set()
     for cell in nb.cells:
@@ -89,8 +97,6 @@ def _normalized(nb, flags):
             cell["execution_count"] = None
         cell_id = cell.get("id")
         if not cell_id or cell_id in seen:
-            if cell_id:
-                flags.append(f"cell id {cell_id!r} appears more than once (a duplicated cell?)")
             cell["id"] = uuid.uuid4().hex[:12]
         seen.add(cell["id"])
         if not isinstance(cell.get("source", ""), str):

@@ -1,4 +1,4 @@
-"""Instructor commands: `python -m autograder {release,demo,solutions,grade}`."""
+"""Instructor commands: `python -m autograder {release,demo,solutions,grade,report,gradescope}`."""
 import argparse
 import sys
 
@@ -19,6 +19,12 @@ def main(argv=None):
     grade.add_argument("--course", default=None, help="nbgrader course directory (default: demo/)")
     grade.add_argument("--student", action="append", help="only these students (repeat the option)")
     grade.add_argument("--workers", type=int, default=None, help="parallel workers (default: number of cores)")
+    report = sub.add_parser("report", help="an HTML page with charts on how the class did (after grade)")
+    report.add_argument("assignment", choices=ASSIGNMENTS)
+    report.add_argument("--course", default=None, help="nbgrader course directory (default: demo/)")
+    gradescope = sub.add_parser("gradescope", help="build a Gradescope autograder zip for one assignment")
+    gradescope.add_argument("assignment", choices=ASSIGNMENTS)
+    gradescope.add_argument("--out", default="gradescope", help="folder for the zip (default: gradescope/)")
     args = parser.parse_args(argv)
 
     if args.command == "release":
@@ -43,6 +49,17 @@ def main(argv=None):
         from autograder.paths import DEMO
 
         return grade_command(args.course or DEMO, args.assignment, args.student, args.workers)
+    elif args.command == "report":
+        from autograder.engine.report import write_report
+        from autograder.paths import DEMO
+
+        page = write_report(args.course or DEMO, args.assignment)
+        print(page or f"nothing graded yet: run `python -m autograder grade {args.assignment}` first")
+        return 0 if page else 1
+    elif args.command == "gradescope":
+        from autograder.engine.gradescope import build_zip
+
+        print(build_zip(args.assignment, args.out))
     return 0
 
 

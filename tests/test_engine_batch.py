@@ -149,3 +149,17 @@ def test_killed_batch_resumes_with_gradebook_and_manual_grades_intact(graded, tm
     for student, result in results.items():
         for cell in result.cells:
             assert after[student][cell.grade_id][0] == cell.score, (student, cell.grade_id)
+
+
+def test_class_report_counts_the_diagnosed_mistakes(graded, tmp_path):
+    from autograder.engine.report import mistake_counts, load_results, write_report
+
+    root, results, _ = graded
+    page = write_report(root, A, tmp_path / "report")
+    text = page.read_text()
+    for png in ("scores.png", "pass_rates.png", "mistakes.png"):
+        assert (tmp_path / "report" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert png in text
+    assert f"{len(results)} students" in text and "more than once" in text  # the duplicated-ids flag
+    phrases = {mistakes.by_name(A, n).diagnosis for n in mistakes.catalogue(A).DEMO_MISTAKES} - {""}
+    assert mistake_counts(load_results(root, A), A) == {p: 1 for p in phrases}

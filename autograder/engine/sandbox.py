@@ -5,6 +5,8 @@ Isolation, strongest first (see `isolation()`):
   namespaces (no network at all), an empty tmpfs over every hidden path (the course directory with its
   gradebook and other students' folders, the hidden solutions and tests), a private /tmp, and the code
   runs under an unprivileged uid of its own (no capabilities, no new privileges).
+- "uid": as root where namespaces are not allowed (a container, e.g. Gradescope's): the unprivileged uid
+  only; whoever starts the engine makes the hidden paths unreadable to it (`run_autograder` does).
 - "limits": elsewhere, a scratch directory as working directory and a scrubbed environment.
 Both get resource limits (address space, CPU seconds, file size, processes) and a wall-clock timeout on
 every request; a child that misbehaves is killed with its whole process group (and PID namespace).
@@ -46,12 +48,12 @@ class ChildDied(Exception):
 
 
 def isolation():
-    """"namespaces" where this process may build them, else "limits"."""
-    if os.geteuid() != 0 or not (shutil.which("unshare") and shutil.which("setpriv")):
+    """The strongest isolation this process can build: "namespaces", "uid" or "limits"."""
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
         return "limits"
     probe = subprocess.run(["unshare", "--mount", "--net", "--pid", "--fork", "--mount-proc", "true"],
-                           capture_output=True)
-    return "namespaces" if probe.returncode == 0 else "limits"
+                           capture_output=True) if shutil.which("unshare") else None
+    return "namespaces" if probe is not None and probe.returncode == 0 else "uid"
 
 
 def _set_limits(limits):
@@ -91,6 +93,7 @@ def _namespace_command(python, hidden, request_fd, reply_fd, uid):
         + hide +  # before the private /tmp, which would hide paths under /tmp from the mounts
         "mount -t tmpfs -o size=256m,mode=1777 convbook-tmp /tmp\n"
         "mv /dev/shm/child.py.tmp /tmp/child.py\n"
+        "chmod 0644 /tmp/child.py\n"
         "mount -t tmpfs -o size=16m,mode=1777 convbook-shm /dev/shm\n"
         "cd /tmp\n"
         f"exec setpriv --reuid={uid} --regid={uid} --clear-groups --no-new-privs --inh-caps=-all "
@@ -122,12 +125,17 @@ class Sandbox:
         request_r, self._request_w = os.pipe()
         self._reply_r, reply_w = os.pipe()
         self.scratch = tempfile.mkdtemp(prefix="convbook-sandbox-")
+        uid = SANDBOX_UID_BASE + os.getpid() % 1000
         if self.mode == "namespaces":
-            uid = SANDBOX_UID_BASE + os.getpid() % 1000
             cmd = _namespace_command(self.python, self.hidden, request_r, reply_w, uid)
         else:
             shutil.copy(CHILD_SCRIPT, Path(self.scratch) / "child.py")
+            os.chmod(Path(self.scratch) / "child.py", 0o644)  # the source may be unreadable to others
             cmd = [self.python, "-I", "child.py", str(request_r), str(reply_w)]
+            if self.mode == "uid":  # e.g. in a container: the caller makes the hidden paths unreadable
+                os.chown(self.scratch, uid, uid)
+                cmd = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs",
+                       "--inh-caps=-all", *cmd]
         env = _child_env()
         if self.mode != "namespaces":
             env.update(HOME=self.scratch, MPLCONFIGDIR=str(Path(self.scratch) / "mpl"))

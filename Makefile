@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export MPLBACKEND := Agg
 
-.PHONY: help venv demo test release lab solutions bench clean
+.PHONY: help venv demo test release lab solutions bench bench-grading grade clean
 
 help:
 	@echo "make demo       grade the bundled sample class with nbgrader (autograde, feedback, export)"
@@ -13,7 +13,9 @@ help:
 	@echo "make release    regenerate release/ from source/ (nbgrader generate_assignment)"
 	@echo "make lab        JupyterLab on release/, as a student"
 	@echo "make solutions  execute the source notebooks to HTML in solutions_html/ (self-learners)"
+	@echo "make grade      grade the demo class with the isolated engine (after make demo; ASSIGNMENT=id for one)"
 	@echo "make bench      time the fast conv layers against loops, scipy and PyTorch (bench/results.json)"
+	@echo "make bench-grading  grading throughput: plain nbgrader against the engine, 40 submissions each"
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "convbook needs Python >= 3.10"'
@@ -42,5 +44,14 @@ solutions: venv
 bench: venv
 	$(PY) -m bench.conv_layers
 
+bench-grading: venv
+	$(PY) -m bench.grading
+
+ASSIGNMENT ?=
+grade: venv
+	@test -d demo || $(MAKE) demo
+	for a in $(or $(ASSIGNMENT),$$($(PY) -c 'from autograder.paths import ASSIGNMENTS; print(*ASSIGNMENTS)')); do \
+		$(PY) -m autograder grade $$a || exit 1; done
+
 clean:
-	rm -rf demo solutions_html .pytest_cache
+	rm -rf demo solutions_html .pytest_cache build gradescope

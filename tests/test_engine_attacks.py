@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 
 from autograder import mistakes, notebook_cells, sample_class
@@ -106,17 +107,21 @@ def test_tampering_with_test_cells_changes_nothing(how, tmp_path):
     assert any(gid in flag for flag in result.flags for gid in EXERCISE), result.flags
 
 
-def test_hard_coded_visible_output_fails_the_hidden_checks(tmp_path):
+def test_hard_coded_visible_output_scores_nothing(tmp_path):
+    from autograder.references.conv import conv_forward_reference
+
+    rng = np.random.default_rng(3)   # the visible test's own input, as its cell makes it
+    x, w, b = rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((4, 3, 3, 2)), rng.standard_normal(4)
+    expected = conv_forward_reference(x, w, b, {"stride": 2, "pad": 1})
     hard_coded = correct()
-    hard_coded["conv_forward_naive"] = """\
+    hard_coded["conv_forward_naive"] = f"""\
 def conv_forward_naive(x, w, b, conv_param):
-    # the visible test's input, recognised by its shape: answer with the right numbers, else anything
-    if x.shape == (2, 3, 7, 6):
-        from scipy import signal as s
-    return np.zeros((x.shape[0], w.shape[0], 1, 1)), None
+    out = np.array({expected.tolist()!r})
+    return out, (x, w, b, conv_param)
 """
     cells, _ = grade(tmp_path, sample_class.submission(A, hard_coded))
-    assert not cells[HIDDEN].passed
+    assert "relative error" not in cells["test_conv_forward_visible"].error  # its visible asserts pass...
+    assert_exercise_zero(cells)  # ...but the visible cell re-runs the hidden checks too
 
 
 def test_forbidden_library_is_refused_with_a_clear_message(tmp_path):

@@ -41,7 +41,7 @@ MISTAKES = [
             BACKWARD_TESTS, "assume a square kernel"),
     Mistake("crop_breaks_at_pad_0", A, "conv_backward_naive",
             "dx = dx_pad[:, :, pad:pad + H, pad:pad + W]", "dx = dx_pad[:, :, pad:-pad, pad:-pad]",
-            ("test_conv_backward_scipy", "test_conv_backward_hidden"), "with pad = 0 the crop"),
+            BACKWARD_TESTS, "with pad = 0 the crop"),
     Mistake("stride_ignored_in_backward", A, "conv_backward_naive",
             "top, left = i * stride, j * stride", "top, left = i, j",
             BACKWARD_TESTS, "ignores the stride"),

@@ -8,7 +8,7 @@ import pytest
 import convbook.layers
 from autograder import notebook_cells
 from autograder.checks import fast_layers as checks
-from autograder.checks.cases import ConvCase, conv_grid
+from autograder.checks.cases import conv_grid
 from autograder.checks.pool_cases import pool_grid, tie_cases
 from autograder.mistakes import by_name, catalogue, mistakes_for
 from autograder.paths import source_notebook
@@ -614,3 +614,23 @@ def test_visible_timing_uses_the_helpers_it_names(notebook):
     for needed in ("median_time", "layers.conv_forward", "layers.conv_backward", "conv_forward_loops",
                    "conv_backward_loops", 'set_yscale("log")'):
         assert needed in text, needed
+
+
+def test_forbidden_libraries_for_the_grading_engine(notebook, answers):
+    from autograder.engine.rules import refusals
+
+    sources = [notebook_cells.strip_solution_markers(c.source) for c in notebook.cells
+               if c.cell_type == "code" and not notebook_cells.is_test(c)]
+    assert refusals(ASSIGNMENT, sources) == {}
+    cheat = answers["conv_forward_im2col"].replace(
+        "cols = im2col(x, HH, WW, stride, pad)", "return layers.conv_forward(x, w, b, conv_param)")
+    refused = refusals(ASSIGNMENT, sources + [cheat])
+    assert set(refused) == {"conv_forward_im2col"} and "layers" in refused["conv_forward_im2col"]
+    assert set(checks.FORBIDDEN) == {"im2col", "col2im", "conv_forward_im2col", "conv_backward_im2col",
+                                     "max_pool_forward_fast", "max_pool_backward_fast", "conv1x1_as_matmul"}
+
+
+def test_the_note_when_the_loop_rule_cannot_run():
+    plain_callable = type("Remote", (), {"__call__": lambda self, *a: im2col_reference(*a)})()
+    verdict = checks.verdict_im2col(plain_callable, conv_grid(9), 9)
+    assert verdict.passed and "all 13 hidden cases pass" in verdict.message and "could not be checked" in verdict.message

@@ -322,6 +322,13 @@ def _probe_inputs(seed, kind):
     return pairs
 
 
+def with_rule(verdict, rule):
+    """The values' verdict, unless the loop rule failed; a note from the rule is appended."""
+    if not rule.passed:
+        return rule
+    return Verdict(verdict.passed, f"{verdict.message} {rule.message}".strip())
+
+
 def loop_rule(fn, name, kind, args_of, seed, skip=()):
     small, large = _probe_inputs(seed, kind)
     return verdict_loop_rule(fn, name, (args_of(small), small["positions"]), (args_of(large), large["positions"]),
@@ -408,7 +415,7 @@ def verdict_im2col(im2col, cases, seed):
     if not verdict.passed:
         return verdict
     rule = loop_rule(im2col, "im2col", "conv", lambda p: (p["x"], p["HH"], p["WW"], p["stride"], p["pad"]), seed)
-    return rule if not rule.passed else verdict
+    return with_rule(verdict, rule)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -493,7 +500,7 @@ def verdict_col2im(col2im, pairs, seed):
         return verdict
     rule = loop_rule(col2im, "col2im", "conv",
                      lambda p: (p["cols"], p["x"].shape, p["HH"], p["WW"], p["stride"], p["pad"]), seed)
-    return rule if not rule.passed else verdict
+    return with_rule(verdict, rule)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -542,7 +549,7 @@ def verdict_conv_forward_im2col(fn, cases, seed):
         return verdict
     rule = loop_rule(fn, "conv_forward_im2col", "conv", lambda p: (p["x"], p["w"], p["b"], p["conv_param"]),
                      seed, skip=HELPERS)
-    return rule if not rule.passed else verdict
+    return with_rule(verdict, rule)
 
 
 BACKWARD_ARGS = ("dout", "x in the cache", "w in the cache", "b in the cache", "conv_param in the cache",
@@ -596,9 +603,7 @@ def verdict_conv_backward_im2col(fn, cases, seed):
         return verdict
     rule = loop_rule(fn, "conv_backward_im2col", "conv",
                      lambda p: (p["dout"], (p["x"], p["w"], p["b"], p["conv_param"], p["cols"])), seed, skip=HELPERS)
-    if not rule.passed:
-        return rule
-    return passed(f"conv_backward_im2col: all {len(cases)} hidden cases pass (dx, dw and db).")
+    return with_rule(passed(f"conv_backward_im2col: all {len(cases)} hidden cases pass (dx, dw and db)."), rule)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -628,7 +633,7 @@ def verdict_max_pool_forward_fast(fn, cases, seed):
     if not verdict.passed:
         return verdict
     rule = loop_rule(fn, "max_pool_forward_fast", "pool", lambda p: (p["x"], p["pool_param"]), seed)
-    return rule if not rule.passed else verdict
+    return with_rule(verdict, rule)
 
 
 def verdict_max_pool_backward_fast(fn, cases, seed, label="max_pool_backward_fast"):
@@ -636,7 +641,7 @@ def verdict_max_pool_backward_fast(fn, cases, seed, label="max_pool_backward_fas
     if not verdict.passed:
         return verdict
     rule = loop_rule(fn, "max_pool_backward_fast", "pool", lambda p: (p["dout"], (p["x"], p["pool_param"])), seed)
-    return rule if not rule.passed else verdict
+    return with_rule(verdict, rule)
 
 
 def verdict_max_pool_fast_ties(fn, cases):
@@ -682,9 +687,7 @@ def verdict_conv1x1(fn, cases, seed):
         if not verdict.passed:
             return fail(f"{where} {verdict.message}", diagnose_conv1x1(out, x, w, b))
     rule = loop_rule(fn, "conv1x1_as_matmul", "1x1", lambda p: (p["x"], p["w"], p["b"]), seed)
-    if not rule.passed:
-        return rule
-    return passed(f"conv1x1_as_matmul: all {len(cases)} hidden cases pass.")
+    return with_rule(passed(f"conv1x1_as_matmul: all {len(cases)} hidden cases pass."), rule)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ bytes (8-byte length first). In the header an array is {"__array__": k} (the k-t
 {"__tuple__": [...]}, a dict with string keys is {"__dict__": {...}}.
 
 Requests: {"op": "run", "cells": [source, ...]} -> {"cells": [{"ok", "error", "stdout"}, ...]};
+{"op": "count_lines", "name", "args", "skip"} -> the lines the call ran (see count_lines);
 {"op": "call", "name": ..., "args": [...], "kwargs": {...}} -> {"ok": true, "result": ..., "args_after": [...]} or
 {"ok": false, "error": "..."}.
 """
@@ -150,6 +151,50 @@ def call(namespace, name, args, kwargs):
     return {"ok": True, "result": tree, "args_after": args_after, "stdout": out.getvalue()[:MAX_OUTPUT]}, blobs
 
 
+def count_lines(namespace, name, args, skip):
+    """Call the student's `name` on `args` under sys.settrace, counting the lines its code runs.
+
+    The student's code is every frame whose globals are the notebook's namespace, except the functions
+    named in `skip`; calls into convbook.layers (the instructor's fast layers) are recorded by name.
+    Returns {"total", "per_line": [[function, line, count], ...], "reference_calls": [...]}.
+    """
+    fn = namespace.get(name)
+    if not callable(fn):
+        return {"ok": False, "error": f"NameError: {name} is not defined in your notebook"}
+    skipped = {getattr(namespace.get(s), "__code__", None) for s in skip if namespace.get(s) is not fn}
+    try:
+        import convbook.layers as reference
+        reference_globals = vars(reference)
+    except ImportError:
+        reference_globals = None
+    per_line, calls = {}, set()
+
+    def local(frame, event, arg):
+        if event == "line":
+            key = (frame.f_code.co_name, frame.f_lineno)
+            per_line[key] = per_line.get(key, 0) + 1
+        return local
+
+    def on_call(frame, event, arg):
+        if frame.f_globals is namespace and frame.f_code not in skipped:
+            return local
+        if frame.f_globals is reference_globals and not frame.f_code.co_name.startswith("_"):
+            calls.add(frame.f_code.co_name)
+        return None
+
+    out = io.StringIO()
+    sys.settrace(on_call)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            fn(*args)
+    except BaseException as exc:  # noqa: B036
+        return {"ok": False, "error": short_error(exc)}
+    finally:
+        sys.settrace(None)
+    return {"ok": True, "total": sum(per_line.values()), "reference_calls": sorted(calls),
+            "per_line": [[f, line, n] for (f, line), n in per_line.items()]}
+
+
 def main(request_fd, reply_fd):
     namespace = {"__name__": "__main__"}
     while True:
@@ -159,6 +204,8 @@ def main(request_fd, reply_fd):
             return
         if header["op"] == "run":
             send(reply_fd, {"cells": run_cells(header["cells"], namespace)}, [])
+        elif header["op"] == "count_lines":
+            send(reply_fd, count_lines(namespace, header["name"], decode(header["args"], blobs), header["skip"]), [])
         elif header["op"] == "call":
             reply, reply_blobs = call(namespace, header["name"], decode(header["args"], blobs),
                                       decode(header.get("kwargs", {"__dict__": {}}), blobs))

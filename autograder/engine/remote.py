@@ -45,6 +45,21 @@ class RemoteFunction:
                 write_back(before, after)
         return reply["result"]
 
+    def count_lines(self, args, skip=()):
+        """The Python lines the function runs on `args`, counted in the sandbox (for loop rules).
+
+        Returns {"total", "per_line": {(function, line): count}, "reference_calls": [...]}; raises like a call.
+        """
+        if self.refusal:
+            raise StudentCodeError(self.refusal)
+        try:
+            reply = self.sandbox.count_lines(self.name, args, skip)
+        except ChildDied as exc:
+            raise StudentCodeError(f"{self.name} could not finish: {exc}") from None
+        if not reply["ok"]:
+            raise StudentCodeError(reply["error"])
+        return {**reply, "per_line": {(f, line): n for f, line, n in reply["per_line"]}}
+
     def __repr__(self):
         return f"<student function {self.name}>"
 

@@ -238,6 +238,14 @@ class Sandbox:
         self._ensure_started()
         return self.cell_results
 
+    def count_lines(self, name, args, skip=()):
+        """Run `name` on `args` in the child under a line tracer (see child.count_lines)."""
+        self._ensure_started()
+        blobs = []
+        tree = protocol.encode(list(args), blobs)
+        header, _ = self._request({"op": "count_lines", "name": name, "args": tree, "skip": list(skip)}, blobs)
+        return header
+
     def call(self, name, args, kwargs=None):
         """Call the student's function `name` on `args` and `kwargs` in the child.
 

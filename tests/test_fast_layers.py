@@ -30,17 +30,37 @@ from autograder.solutions import load_solution
 
 ASSIGNMENT = "fast_layers"
 
-# Which hidden check stands for which test cell, called on a solution module.
+# Which hidden check each test cell runs, called on a solution module (the visible cells re-run theirs).
+_CHECKS = {
+    "im2col": lambda m: checks.check_im2col(m.im2col),
+    "col2im": lambda m: checks.check_col2im(m.col2im),
+    "forward": lambda m: checks.check_conv_forward_im2col(m.conv_forward_im2col),
+    "backward": lambda m: checks.check_conv_backward_im2col(m.conv_backward_im2col),
+    "pool_forward": lambda m: checks.check_max_pool_forward_fast(m.max_pool_forward_fast),
+    "pool_backward": lambda m: checks.check_max_pool_backward_fast(m.max_pool_backward_fast),
+    "ties": lambda m: checks.check_max_pool_fast_ties(m.max_pool_backward_fast),
+    "conv1x1": lambda m: checks.check_conv1x1(m.conv1x1_as_matmul),
+    "cost": lambda m: checks.check_conv_cost(m.conv_cost),
+}
 HIDDEN = {
-    "test_im2col_hidden": lambda m: checks.check_im2col(m.im2col),
-    "test_col2im_hidden": lambda m: checks.check_col2im(m.col2im),
-    "test_conv_forward_im2col_hidden": lambda m: checks.check_conv_forward_im2col(m.conv_forward_im2col),
-    "test_conv_backward_im2col_hidden": lambda m: checks.check_conv_backward_im2col(m.conv_backward_im2col),
-    "test_max_pool_forward_fast": lambda m: checks.check_max_pool_forward_fast(m.max_pool_forward_fast),
-    "test_max_pool_backward_fast_hidden": lambda m: checks.check_max_pool_backward_fast(m.max_pool_backward_fast),
-    "test_max_pool_fast_ties": lambda m: checks.check_max_pool_fast_ties(m.max_pool_backward_fast),
-    "test_conv1x1": lambda m: checks.check_conv1x1(m.conv1x1_as_matmul),
-    "test_conv_cost_hidden": lambda m: checks.check_conv_cost(m.conv_cost),
+    "test_im2col": _CHECKS["im2col"], "test_im2col_hidden": _CHECKS["im2col"],
+    "test_col2im": _CHECKS["col2im"], "test_col2im_hidden": _CHECKS["col2im"],
+    "test_conv_forward_im2col": _CHECKS["forward"], "test_conv_forward_im2col_hidden": _CHECKS["forward"],
+    "test_conv_backward_im2col": _CHECKS["backward"], "test_conv_backward_im2col_hidden": _CHECKS["backward"],
+    "test_max_pool_forward_fast": _CHECKS["pool_forward"],
+    "test_max_pool_backward_fast": _CHECKS["pool_backward"], "test_max_pool_backward_fast_hidden": _CHECKS["pool_backward"],
+    "test_max_pool_fast_ties": _CHECKS["ties"],
+    "test_conv1x1": _CHECKS["conv1x1"],
+    "test_conv_cost": _CHECKS["cost"], "test_conv_cost_hidden": _CHECKS["cost"],
+}
+CHECK_CALLS = {
+    "test_im2col": "check_im2col(im2col)", "test_col2im": "check_col2im(col2im)",
+    "test_conv_forward_im2col": "check_conv_forward_im2col(conv_forward_im2col)",
+    "test_conv_backward_im2col": "check_conv_backward_im2col(conv_backward_im2col)",
+    "test_max_pool_forward_fast": "check_max_pool_forward_fast(max_pool_forward_fast)",
+    "test_max_pool_backward_fast": "check_max_pool_backward_fast(max_pool_backward_fast)",
+    "test_max_pool_fast_ties": "check_max_pool_fast_ties(max_pool_backward_fast)",
+    "test_conv1x1": "check_conv1x1(conv1x1_as_matmul)", "test_conv_cost": "check_conv_cost(conv_cost)",
 }
 
 
@@ -225,34 +245,38 @@ def test_hidden_grids_cover_the_required_shapes():
     assert any(isinstance(c[6], int) for c in configs) and all(c[2] != c[3] for c in configs[len(checks.KNOWN_COSTS):])
 
 
-@pytest.mark.parametrize("cell", sorted(HIDDEN))
-def test_hidden_checks_pass_on_the_solution(solution, cell, capsys):
-    HIDDEN[cell](solution)
+@pytest.mark.parametrize("name", sorted(_CHECKS))
+def test_hidden_checks_pass_on_the_solution(solution, name, capsys):
+    _CHECKS[name](solution)
     out = capsys.readouterr().out
     assert "pass" in out or "counted right" in out
 
 
-def test_every_hidden_cell_calls_its_check(notebook):
-    for cell in notebook.cells:
-        if notebook_cells.is_test(cell) and "BEGIN HIDDEN TESTS" in cell.source:
-            assert notebook_cells.grade_id(cell) in HIDDEN, notebook_cells.grade_id(cell)
-    assert set(HIDDEN) <= {notebook_cells.grade_id(c) for c in notebook.cells if notebook_cells.is_test(c)}
+def test_every_test_cell_runs_the_hidden_check_of_its_exercise(notebook):
+    tests = {notebook_cells.grade_id(c): c.source for c in notebook.cells if notebook_cells.is_test(c)}
+    assert set(tests) == set(HIDDEN)
+    for cell, source in tests.items():
+        region = re.search(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", source, re.S)
+        assert region, cell
+        call = CHECK_CALLS.get(cell) or CHECK_CALLS[cell.removesuffix("_hidden")]
+        assert call in region.group(1), cell
 
 
 @pytest.mark.parametrize("name", [m.name for m in mistakes_for(ASSIGNMENT)])
 def test_each_mistake_is_caught_with_its_diagnosis(answers, name):
+    """The hidden checks that fail are those of cells in `fails`, one of them names the mistake, and every
+    other hidden check passes (a cell in `fails` may fail on its visible asserts only)."""
     mistake = by_name(ASSIGNMENT, name)
     module = load_solution(ASSIGNMENT, mistake.apply(answers))
-    hidden_failing = [cell for cell in mistake.fails if cell in HIDDEN]
-    assert hidden_failing, f"{name}: no hidden check among {mistake.fails}"
-    messages = []
-    for cell in hidden_failing:
-        with pytest.raises(AssertionError) as exc:
-            HIDDEN[cell](module)
-        messages.append(str(exc.value))
-    assert any(mistake.diagnosis in m for m in messages), f"{name}: {mistake.diagnosis!r} not in {messages}"
-    for cell in set(HIDDEN) - set(mistake.fails):
-        HIDDEN[cell](module)  # every other hidden check still passes
+    messages = {}
+    for cell, check in HIDDEN.items():
+        try:
+            check(module)
+        except AssertionError as exc:
+            messages[cell] = str(exc)
+    assert messages, f"{name}: no hidden check fails"
+    assert set(messages) <= set(mistake.fails), f"{name}: {sorted(set(messages) - set(mistake.fails))} fail too"
+    assert any(mistake.diagnosis in m for m in messages.values()), f"{name}: {mistake.diagnosis!r} not in {messages}"
 
 
 def test_catalogue_shape(notebook):

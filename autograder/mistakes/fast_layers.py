@@ -2,7 +2,8 @@
 
 The layers are built on the student's own im2col / col2im, so a mistake in a helper also costs the
 layer cells that call it (as conv_single_step does for conv_forward_naive in Assignment 1); each entry
-lists exactly the cells it costs.
+lists exactly the cells it costs. Visible test cells re-run their exercise's hidden check, so a mistake
+the hidden check catches costs the visible cell too.
 """
 from autograder.mistakes import Mistake
 
@@ -26,7 +27,7 @@ MISTAKES = [
             "        for j in range(W_out):\n"
             "            window = x_pad[:, :, i * stride:i * stride + HH, j * stride:j * stride + WW]\n"
             "            cols[:, :, :, :, i, j] = window.transpose(1, 2, 3, 0)\n",
-            ("test_im2col_hidden",), "has a Python loop over the images or the output positions"),
+            IM2COL_TESTS, "has a Python loop over the images or the output positions"),
     Mistake("im2col_stride_ignored", A, "im2col",
             "pixels = x_pad[:, :, k:k + stride * H_out:stride, l:l + stride * W_out:stride]",
             "pixels = x_pad[:, :, k:k + H_out, l:l + W_out]",
@@ -36,7 +37,7 @@ MISTAKES = [
             COL2IM_TESTS + BACKWARD_TESTS, "assigns with = instead of accumulating with +="),
     Mistake("col2im_crop_breaks_at_pad_0", A, "col2im",
             "dx = dx_pad[:, :, pad:pad + H, pad:pad + W]", "dx = dx_pad[:, :, pad:-pad, pad:-pad]",
-            COL2IM_TESTS + ("test_conv_backward_im2col_hidden",), "with pad = 0 the crop"),
+            COL2IM_TESTS + BACKWARD_TESTS, "with pad = 0 the crop"),
     # --- the convolution layer ------------------------------------------------------------------------
     Mistake("forward_flipped_kernel", A, "conv_forward_im2col",
             "w_row = w.reshape(F, C * HH * WW)", "w_row = w[:, :, ::-1, ::-1].reshape(F, C * HH * WW)",

@@ -18,7 +18,7 @@ HIDDEN = "test_conv_forward_hidden"
 LIMITS = Limits(request_seconds=20)
 
 pytestmark = [
-    pytest.mark.xdist_group("engine-attacks"),
+    pytest.mark.xdist_group("engine"),
     pytest.mark.skipif(isolation() != "namespaces",
                        reason="needs root with unshare/setpriv (the engine's full isolation)"),
 ]

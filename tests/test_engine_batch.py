@@ -23,7 +23,7 @@ from autograder.engine.sandbox import isolation
 A = "conv_forward"
 WRITTEN = "proof_commutative"
 pytestmark = [
-    pytest.mark.xdist_group("engine-batch"),
+    pytest.mark.xdist_group("engine"),
     pytest.mark.skipif(isolation() != "namespaces", reason="needs root with unshare/setpriv"),
 ]
 

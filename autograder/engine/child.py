@@ -6,9 +6,10 @@ hands back plain data (JSON with arrays as `.npy` bytes), which the grader loads
 
 Messages, both ways: an 8-byte big-endian length, then a JSON header, then for each array its `.npy`
 bytes (8-byte length first). In the header an array is {"__array__": k} (the k-th blob), a tuple is
-{"__tuple__": [...]}, a dict with string keys is {"__dict__": {...}}.
+{"__tuple__": [...]}, a dict with string keys is {"__dict__": {...}}, and (grader to child only) one of
+the student's own functions, passed as an argument, is {"__function__": name}.
 
-Requests: {"op": "run", "cells": [source, ...]} -> {"cells": [{"ok", "error", "stdout"}, ...]};
+On start the child sends {"ready": true}. Requests: {"op": "run", "cells": [source, ...]} -> {"cells": [{"ok", "error", "stdout"}, ...]};
 {"op": "count_lines", "name", "args", "skip"} -> the lines the call ran (see count_lines);
 {"op": "call", "name": ..., "args": [...], "kwargs": {...}} -> {"ok": true, "result": ..., "args_after": [...]} or
 {"ok": false, "error": "..."}.
@@ -17,8 +18,10 @@ import contextlib
 import io
 import json
 import os
+import select
 import struct
 import sys
+import time
 import traceback
 
 import numpy as np
@@ -47,25 +50,36 @@ def encode(value, blobs):
         if not all(isinstance(k, str) for k in value):
             raise TypeError("a dict with keys that are not strings")
         return {"__dict__": {k: encode(v, blobs) for k, v in value.items()}}
+    if isinstance(getattr(value, "student_function", None), str):  # the grader's proxy of a student function
+        return {"__function__": value.student_function}
     raise TypeError(f"a value of type {type(value).__name__}")
 
 
-def decode(tree, blobs):
+def decode(tree, blobs, namespace=None):
+    """The value of an encoded tree; {"__function__": name} is the student's function of that name."""
     if isinstance(tree, list):
-        return [decode(v, blobs) for v in tree]
+        return [decode(v, blobs, namespace) for v in tree]
     if isinstance(tree, dict):
         if "__array__" in tree:
             return blobs[tree["__array__"]]
         if "__tuple__" in tree:
-            return tuple(decode(v, blobs) for v in tree["__tuple__"])
-        return {k: decode(v, blobs) for k, v in tree["__dict__"].items()}
+            return tuple(decode(v, blobs, namespace) for v in tree["__tuple__"])
+        if "__function__" in tree:
+            if namespace is None or not callable(namespace.get(tree["__function__"])):
+                raise ValueError(f"no function {tree['__function__']} to pass")
+            return namespace[tree["__function__"]]
+        return {k: decode(v, blobs, namespace) for k, v in tree["__dict__"].items()}
     return tree
 
 
-def read_exact(fd, n):
-    """n bytes from fd; EOFError if the other side closed first."""
+def read_exact(fd, n, deadline=None):
+    """n bytes from fd; EOFError if the other side closed first, TimeoutError past `deadline` (monotonic)."""
     chunks = []
     while n:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise TimeoutError
         chunk = os.read(fd, min(n, 1 << 20))
         if not chunk:
             raise EOFError
@@ -74,16 +88,13 @@ def read_exact(fd, n):
     return b"".join(chunks)
 
 
-def receive(fd, limit=1 << 40, read=read_exact):
-    """(header, arrays) of one message; ValueError if a part is larger than `limit` bytes.
-
-    read(fd, n) reads exactly n bytes (the grader passes one with a deadline).
-    """
+def receive(fd, limit=1 << 40, deadline=None):
+    """(header, arrays) of one message; ValueError if a part is larger than `limit` bytes."""
     def sized():
-        size = struct.unpack(">Q", read(fd, 8))[0]
+        size = struct.unpack(">Q", read_exact(fd, 8, deadline))[0]
         if size > limit:
             raise ValueError(f"a message part of {size} bytes (the limit is {limit})")
-        return read(fd, size)
+        return read_exact(fd, size, deadline)
 
     header = json.loads(sized())
     blobs = []
@@ -197,6 +208,7 @@ def count_lines(namespace, name, args, skip):
 
 def main(request_fd, reply_fd):
     namespace = {"__name__": "__main__"}
+    send(reply_fd, {"ready": True}, [])
     while True:
         try:
             header, blobs = receive(request_fd)
@@ -205,10 +217,16 @@ def main(request_fd, reply_fd):
         if header["op"] == "run":
             send(reply_fd, {"cells": run_cells(header["cells"], namespace)}, [])
         elif header["op"] == "count_lines":
-            send(reply_fd, count_lines(namespace, header["name"], decode(header["args"], blobs), header["skip"]), [])
+            args = decode(header["args"], blobs, namespace)
+            send(reply_fd, count_lines(namespace, header["name"], args, header["skip"]), [])
         elif header["op"] == "call":
-            reply, reply_blobs = call(namespace, header["name"], decode(header["args"], blobs),
-                                      decode(header.get("kwargs", {"__dict__": {}}), blobs))
+            try:
+                args = decode(header["args"], blobs, namespace)
+                kwargs = decode(header.get("kwargs", {"__dict__": {}}), blobs, namespace)
+            except ValueError as exc:
+                send(reply_fd, {"ok": False, "error": f"NameError: {exc}"}, [])
+                continue
+            reply, reply_blobs = call(namespace, header["name"], args, kwargs)
             send(reply_fd, reply, reply_blobs)
 
 

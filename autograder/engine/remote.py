@@ -26,20 +26,13 @@ class RemoteFunction:
 
     def __init__(self, sandbox, name, refusal=None):
         self.sandbox = sandbox
-        self.__name__ = self.name = name
+        self.__name__ = self.name = self.student_function = name  # student_function: passed by name
         self.refusal = refusal
 
     def __call__(self, *args, **kwargs):
-        if self.refusal:
-            raise StudentCodeError(self.refusal)
-        try:
-            reply = self.sandbox.call(self.name, args, kwargs)
-        except ChildDied as exc:
-            raise StudentCodeError(f"{self.name} could not finish: {exc}") from None
+        reply = self._ask(self.sandbox.call, args, kwargs)
         if reply.get("stdout"):
             print(reply["stdout"], end="" if reply["stdout"].endswith("\n") else "\n")
-        if not reply["ok"]:
-            raise StudentCodeError(reply["error"])
         if reply.get("args_after") is not None:
             for before, after in zip(args, reply["args_after"]):
                 write_back(before, after)
@@ -50,15 +43,22 @@ class RemoteFunction:
 
         Returns {"total", "per_line": {(function, line): count}, "reference_calls": [...]}; raises like a call.
         """
+        reply = self._ask(self.sandbox.count_lines, args, skip)
+        return {**reply, "per_line": {(f, line): n for f, line, n in reply["per_line"]}}
+
+    def _ask(self, request, *request_args):
+        """request(name, *request_args)'s reply; StudentCodeError when refused, failed or the child died."""
         if self.refusal:
             raise StudentCodeError(self.refusal)
         try:
-            reply = self.sandbox.count_lines(self.name, args, skip)
+            reply = request(self.name, *request_args)
+        except TypeError as exc:  # an argument that cannot cross to the sandbox: a fault of the check
+            raise TypeError(f"the grader cannot pass {exc} to {self.name} in the sandbox") from None
         except ChildDied as exc:
             raise StudentCodeError(f"{self.name} could not finish: {exc}") from None
         if not reply["ok"]:
             raise StudentCodeError(reply["error"])
-        return {**reply, "per_line": {(f, line): n for f, line, n in reply["per_line"]}}
+        return reply
 
     def __repr__(self):
         return f"<student function {self.name}>"

@@ -13,7 +13,7 @@ every request; a child that misbehaves is killed with its whole process group (a
 """
 import os
 import resource
-import select
+import secrets
 import shlex
 import shutil
 import signal
@@ -38,9 +38,13 @@ class Limits:
     memory_bytes: int = 3 << 30       # address space of the child
     cpu_seconds: int = 600            # CPU time of the child over its whole life
     file_bytes: int = 64 << 20        # largest file it may write
-    processes: int = 64               # processes and threads of the sandbox user
+    processes: int = 16               # processes and threads of the sandbox uid (a fork bomb stops there)
     request_seconds: float = 60.0     # wall clock for one request (running the cells, or one call)
     reply_bytes: int = 512 << 20      # largest reply the grader accepts
+
+
+class SandboxError(Exception):
+    """The sandbox itself could not start (not the student's doing): the submission is not graded."""
 
 
 class ChildDied(Exception):
@@ -83,16 +87,17 @@ def _child_env():
 
 def _namespace_command(python, hidden, request_fd, reply_fd, uid):
     """unshare + a root shell that hides paths and drops to the sandbox uid before running the child."""
+    staging = f"/dev/shm/convbook-child-{secrets.token_hex(8)}.py"  # one per sandbox: several start at once
     hide = "".join(f"mount -t tmpfs -o size=4k,mode=0755 convbook-hidden {shlex.quote(str(p))}\n"
                    for p in hidden if Path(p).is_dir())
     hide += "".join(f"mount --bind /dev/null {shlex.quote(str(p))}\n" for p in hidden if Path(p).is_file())
     script = (
         "set -e\n"
         "mount --make-rprivate /\n"
-        f"cp {shlex.quote(str(CHILD_SCRIPT))} /dev/shm/child.py.tmp\n"
+        f"cp {shlex.quote(str(CHILD_SCRIPT))} {staging}\n"
         + hide +  # before the private /tmp, which would hide paths under /tmp from the mounts
         "mount -t tmpfs -o size=256m,mode=1777 convbook-tmp /tmp\n"
-        "mv /dev/shm/child.py.tmp /tmp/child.py\n"
+        f"mv {staging} /tmp/child.py\n"
         "chmod 0644 /tmp/child.py\n"
         "mount -t tmpfs -o size=16m,mode=1777 convbook-shm /dev/shm\n"
         "cd /tmp\n"
@@ -125,6 +130,7 @@ class Sandbox:
         request_r, self._request_w = os.pipe()
         self._reply_r, reply_w = os.pipe()
         self.scratch = tempfile.mkdtemp(prefix="convbook-sandbox-")
+        log = open(Path(self.scratch) / "sandbox.log", "w")
         uid = SANDBOX_UID_BASE + os.getpid() % 1000
         if self.mode == "namespaces":
             cmd = _namespace_command(self.python, self.hidden, request_r, reply_w, uid)
@@ -141,10 +147,17 @@ class Sandbox:
             env.update(HOME=self.scratch, MPLCONFIGDIR=str(Path(self.scratch) / "mpl"))
         self.proc = subprocess.Popen(
             cmd, cwd=self.scratch, env=env, pass_fds=(request_r, reply_w), stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,
             preexec_fn=_set_limits(self.limits))
         os.close(request_r)
         os.close(reply_w)
+        log.close()
+        try:  # the child says hello once it runs; if it cannot start, that is the engine's fault
+            protocol.receive(self._reply_r, deadline=time.monotonic() + self.limits.request_seconds)
+        except (OSError, EOFError, ValueError, TimeoutError) as exc:
+            detail = (Path(self.scratch) / "sandbox.log").read_text()[-2000:]
+            self.close()
+            raise SandboxError(f"the sandbox did not start ({type(exc).__name__}): {detail}") from exc
 
     def close(self):
         if self.proc is not None:
@@ -168,27 +181,13 @@ class Sandbox:
 
     # --- requests -----------------------------------------------------------------------------------
     def _request(self, header, blobs=()):
-        deadline = time.monotonic() + self.limits.request_seconds
-
-        def read_before_deadline(fd, n):
-            chunks = []
-            while n:
-                left = deadline - time.monotonic()
-                if left <= 0 or not select.select([fd], [], [], left)[0]:
-                    raise ChildDied(f"it ran for more than {self.limits.request_seconds:g} s (an infinite loop?)")
-                chunk = os.read(fd, min(n, 1 << 20))
-                if not chunk:
-                    raise EOFError
-                chunks.append(chunk)
-                n -= len(chunk)
-            return b"".join(chunks)
-
         try:
             protocol.send(self._request_w, header, list(blobs))
-            return protocol.receive(self._reply_r, limit=self.limits.reply_bytes, read=read_before_deadline)
-        except ChildDied:
+            return protocol.receive(self._reply_r, limit=self.limits.reply_bytes,
+                                    deadline=time.monotonic() + self.limits.request_seconds)
+        except TimeoutError:
             self.close()
-            raise
+            raise ChildDied(f"it ran for more than {self.limits.request_seconds:g} s (an infinite loop?)") from None
         except (OSError, EOFError, ValueError, KeyError, TypeError) as exc:
             reason = self._death_reason() or f"it broke the grading protocol ({type(exc).__name__})"
             self.close()

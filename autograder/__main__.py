@@ -12,6 +12,7 @@ def main(argv=None):
     demo = sub.add_parser("demo", help="grade the bundled sample class end to end (in demo/)")
     demo.add_argument("--assignment", action="append", choices=ASSIGNMENTS, help="only these assignments")
     demo.add_argument("--root", default=None, help="course directory to build (default: demo/)")
+    demo.add_argument("--plain", action="store_true", help="grade with plain nbgrader autograde (kernels) instead")
     solutions = sub.add_parser("solutions", help="execute the source notebooks and write HTML (self-learners)")
     solutions.add_argument("--out", default="solutions_html")
     grade = sub.add_parser("grade", help="grade a class with the isolated engine and record it in nbgrader's gradebook")
@@ -37,7 +38,7 @@ def main(argv=None):
 
         from autograder.paths import DEMO
 
-        run_demo(root=args.root or DEMO, assignments=args.assignment or ASSIGNMENTS)
+        run_demo(root=args.root or DEMO, assignments=args.assignment or ASSIGNMENTS, plain=args.plain)
     elif args.command == "solutions":
         from autograder.solution_pages import write_solution_pages
 

@@ -122,45 +122,64 @@ def stage(batch, student):
 
 
 def grade_class(root, assignment, students=None, workers=None, progress=True):
-    """Grade `students` (default: all who submitted) of `assignment` in course `root`.
+    """Grade `students` (default: all who submitted) of `assignment` in course `root`, and record it.
 
     Returns ({student: SubmissionResult}, {student: engine error}).
     """
-    batch = Batch(Path(root).resolve(), assignment)
-    students = list(students or students_of(batch.root, assignment))
-    secret = course_secret(batch.root)
-    results, errors = {}, {}
+    root = Path(root).resolve()
+    plan = {assignment: list(students or students_of(root, assignment))}
+    results, errors = grade_many(root, plan, workers, progress)
+    record_in_gradebook(root, {assignment: sorted(results[assignment])})
+    return results[assignment], errors[assignment]
+
+
+def grade_many(root, plan, workers=None, progress=True):
+    """Grade every (assignment, student) of `plan` ({assignment: [students]}) in one pool of workers.
+
+    Students whose saved result still fits their submission are not graded again.
+    Returns ({assignment: {student: SubmissionResult}}, {assignment: {student: engine error}}).
+    """
+    root = Path(root).resolve()
+    secret = course_secret(root)
+    results = {a: {} for a in plan}
+    errors = {a: {} for a in plan}
     todo = []
-    for student in students:
-        saved = load_result(batch, student)
-        if saved is not None:
-            results[student] = saved
-        else:
-            todo.append(student)
-    workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
-    bar = tqdm(total=len(students), initial=len(results), desc=f"grading {assignment}", unit="notebook",
+    for assignment, students in plan.items():
+        batch = Batch(root, assignment)
+        for student in students:
+            saved = load_result(batch, student)
+            if saved is not None:
+                results[assignment][student] = saved
+            else:
+                todo.append((batch, student))
+    total = sum(len(s) for s in plan.values())
+    bar = tqdm(total=total, initial=total - len(todo), desc=f"grading {', '.join(plan)}", unit="notebook",
                disable=not progress)
+    workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(_grade_one, batch, student, secret) for student in todo]
+        futures = {pool.submit(_grade_one, batch, student, secret): batch.assignment for batch, student in todo}
         for future in as_completed(futures):
             student, outcome = future.result()
-            if isinstance(outcome, SubmissionResult):
-                results[student] = outcome
-            else:
-                errors[student] = outcome
+            target = results if isinstance(outcome, SubmissionResult) else errors
+            target[futures[future]][student] = outcome
             bar.update()
     bar.close()
-    record_in_gradebook(batch, sorted(results))
     return results, errors
 
 
-def record_in_gradebook(batch, students):
-    """Stage the notebooks and let `nbgrader autograde` write the engine's verdicts to the gradebook."""
-    if not students:
+def record_in_gradebook(root, plan):
+    """Stage the notebooks of `plan` ({assignment: [students]}) and let one `nbgrader autograde` write the
+    engine's verdicts to the gradebook."""
+    plan = {a: s for a, s in plan.items() if s}
+    if not plan:
         return
-    if batch.staged_dir.exists():
-        shutil.rmtree(batch.staged_dir)  # nbgrader autograde then sees exactly these students
-    for student in students:
-        stage(batch, student)
-    env = {RESULTS_VARIABLE: str(batch.results_dir), STAGED_VARIABLE: str(batch.staged_dir.relative_to(batch.root))}
-    course.run_nbgrader(["autograde", batch.assignment, "--force", "--create"], cwd=batch.root, extra_env=env)
+    root = Path(root).resolve()
+    staged = root / ENGINE_DIR / "staged"
+    if staged.exists():
+        shutil.rmtree(staged)  # nbgrader autograde then sees exactly these submissions
+    for assignment, students in plan.items():
+        for student in students:
+            stage(Batch(root, assignment), student)
+    env = {RESULTS_VARIABLE: str(root / ENGINE_DIR / "results"), STAGED_VARIABLE: str(staged.relative_to(root))}
+    which = next(iter(plan)) if len(plan) == 1 else "*"
+    course.run_nbgrader(["autograde", which, "--force", "--create"], cwd=root, extra_env=env)

@@ -1,0 +1,793 @@
+"""Hidden checks for the assignment `cnn_digits`.
+
+The network is conv - relu - 2x2 max pool - affine - relu - affine - softmax. The references here are
+built from `convbook.layers`, with switches that reproduce typical mistakes, so that a wrong answer
+which equals a known wrong variant gets a sentence naming the mistake.
+
+Every check calls only the one student function it grades: the loss is compared with the reference
+on parameters the check draws itself, the gradient checker and the training loop are given the
+reference network and the reference Adam, and the initialisation is judged by the reference loss.
+"""
+import math
+
+import numpy as np
+
+from autograder.checks.core import (
+    StudentError,
+    Verdict,
+    call_student,
+    compare_array,
+    failed,
+    passed,
+    require,
+    run_seed,
+)
+from convbook.gradcheck import eval_numerical_gradient, rel_error
+from convbook.layers import (
+    affine_backward,
+    affine_forward,
+    conv_backward,
+    conv_forward,
+    max_pool_backward,
+    max_pool_forward,
+    relu_backward,
+    relu_forward,
+    softmax_loss,
+)
+
+KEYS = ("W1", "b1", "W2", "b2", "W3", "b3")
+WEIGHTS = ("W1", "W2", "W3")
+LOG10 = math.log(10)
+
+# The network of the notebook (init_params' defaults) and the training settings (train's defaults).
+NETWORK = {"num_filters": 32, "filter_size": 3, "hidden_dim": 128, "num_classes": 10,
+           "input_shape": (1, 8, 8), "weight_scale": 5e-2}
+TRAINING = {"epochs": 12, "batch_size": 64, "lr": 1e-2, "lr_decay": 0.75, "reg": 1e-3, "seed": 0}
+INIT_SEED = 0                       # the initial parameters the train check starts from
+ACCURACY_THRESHOLD = 0.97           # on the 360 test images: at most 10 mistakes
+INITIAL_LOSS_TOLERANCE = 0.05       # |initial loss - log(10)|: random weights of scale 0.05 move it by ~0.02
+GRADIENT_TOLERANCE = 1e-6           # relative error of a whole-network gradient check
+POOL_PARAM = {"pool_height": 2, "pool_width": 2, "stride": 2}
+
+# ---------------------------------------------------------------------------------------------------
+# Diagnosis sentences (the mistake catalogue checks that the feedback contains a phrase of each).
+
+INIT_TOO_LARGE = ("Your initial loss is {loss:.3g}, far from log(10) = 2.303: with random weights this "
+                  "large, the scores are far from 0 and the untrained network is confidently wrong. "
+                  "Draw each weight as weight_scale * (a standard normal number); your {name} has "
+                  "standard deviation {std:.3g} where weight_scale is {scale:g}.")
+INIT_SYMMETRIC = ("All entries of your {name} are equal: every unit would then compute the same thing and "
+                  "receive the same gradient, forever. Draw the weights at random (biases may be 0).")
+INIT_SEED_IGNORED = ("Two calls with the same seed gave different parameters: draw every number from "
+                     "rng = np.random.default_rng(seed), created once inside init_params.")
+INIT_SEED_CONSTANT = "Two different seeds gave the same parameters: use the seed argument."
+NOT_AVERAGED = ("Your loss is N times too large (N = {N} images): the softmax loss is not averaged over "
+                "the batch. Divide the sum over the images by N, in the loss and in its gradient.")
+GRADS_NOT_AVERAGED = ("Your gradients are N times too large (N = {N} images): the loss is not averaged over "
+                      "the batch. Divide by N in the loss and in its gradient dscores.")
+UNSHIFTED = ("Your loss is NaN or infinite on scores of size about {size:.0f}: np.exp overflowed. "
+             "The softmax is not shifted: subtract each row's largest score before exponentiating "
+             "(the probabilities do not change), as convbook.layers.softmax_loss does.")
+REG_TWICE_LOSS = ("Your loss counts the L2 penalty twice (or without its 1/2): the penalty is "
+                  "0.5 * reg * (sum(W1**2) + sum(W2**2) + sum(W3**2)).")
+REG_MISSING_LOSS = ("Your loss has no L2 penalty: when reg > 0, add "
+                    "0.5 * reg * (sum(W1**2) + sum(W2**2) + sum(W3**2)).")
+REG_ON_BIASES = "Your penalty includes the biases: only W1, W2 and W3 are penalised."
+REG_MISSING_GRAD = ("Your gradients leave out the penalty: the derivative of 0.5 * reg * sum(W**2) is "
+                    "reg * W; add it to the gradient of W1, W2 and W3 (not of the biases).")
+REG_TWICE_GRAD = ("Your gradients count the penalty twice: add reg * W to each weight's gradient once.")
+RELU_DOUT = ("Your ReLU backward masks the gradient with dout > 0: the mask must come from the ReLU's "
+             "input (x > 0) or, equivalently, its output (out > 0), never from the upstream gradient.")
+FLATTEN_ORDER = ("Your scores have the right shape but flatten the pooled maps in another order than W2 "
+                 "expects: use pooled.reshape(N, -1) (channel, then row, then column) and reshape the "
+                 "gradient back with .reshape(pooled.shape).")
+RESHAPE = ("A shape error between the pooling and the affine layer: flatten the pooled maps "
+           "(N, F, H/2, W/2) to rows (N, F * H/2 * W/2) before the affine layer, and reshape its dx back "
+           "to (N, F, H/2, W/2) before max_pool_backward.")
+NOT_CONSISTENT = ("The grader's own gradient check (centred differences of your loss in float64, on a "
+                  "small network) disagrees with your gradients: relative errors {errors}; it must be "
+                  "below {tol:g} for every parameter.")
+ADAM_NO_BIAS_CORRECTION = ("Your step has no bias correction: m and v start at 0, so early on they are too "
+                           "small; divide them by (1 - beta1**t) and (1 - beta2**t).")
+ADAM_T_LATE = ("Your bias correction uses the step count before it is increased (t = 0 on the first "
+               "step divides by 0): add 1 to t first, then correct with the new t.")
+ADAM_BETAS_SWAPPED = "You swapped beta1 and beta2: beta1 averages the gradient, beta2 its square."
+ADAM_NOT_SQUARED = "Your second moment v averages dw, not dw**2 (the elementwise square)."
+ADAM_ASCENT = "Your step goes up the gradient: subtract lr * m_hat / (sqrt(v_hat) + eps) from w."
+ADAM_NO_MOMENTUM = "Your first moment is the current gradient: m must be the running average of dw."
+ADAM_STATE_LOST = ("Your state is not carried from one step to the next: store m, v and t in the state you "
+                   "return, and read them from the state you are given.")
+ADAM_HARD_CODED = "Use the beta1, beta2 and eps you are given, not fixed values."
+CHECK_FLOAT32 = ("Your gradient check ran in float32 when given float32 parameters: the numeric gradient "
+                 "divides rounding errors of about 1e-7 by 2h = 2e-5, so it is only good to about 1e-2. "
+                 "Cast copies of params and X to float64 first.")
+CHECK_MISSES = ("Your gradient check did not notice wrong gradients: for each parameter compare "
+                "grads[name] from loss_fn with the numeric gradient of the loss, using rel_error.")
+CHECK_REG = ("Your gradient check is wrong when reg > 0 and right when reg = 0: pass the same reg to "
+             "loss_fn for the analytic and for the numeric gradient.")
+TRAIN_FROZEN = ("Your training returned the initial parameters unchanged: keep what update_fn returns "
+                "(params[name], states[name] = update_fn(...)).")
+TRAIN_MISALIGNED = ("Your training loss does not go down (first steps {first:.2f}, last steps {last:.2f}): "
+                    "check that each minibatch takes its images and its labels with the same indices.")
+TRAIN_HISTORY = "history must be a dict with lists 'loss', 'train_acc' and 'val_acc'."
+
+
+# ---------------------------------------------------------------------------------------------------
+# References
+
+def reference_init(num_filters=32, filter_size=3, hidden_dim=128, num_classes=10, input_shape=(1, 8, 8),
+                   weight_scale=5e-2, seed=0, bias_scale=0.0):
+    """The parameters init_params draws (the same numbers for the same seed).
+
+    bias_scale > 0 then draws random biases too (for gradient checks, away from the ReLU's kink).
+    """
+    rng = np.random.default_rng(seed)
+    C, H, W = input_shape
+    shapes = {"W1": (num_filters, C, filter_size, filter_size), "b1": (num_filters,),
+              "W2": (num_filters * (H // 2) * (W // 2), hidden_dim), "b2": (hidden_dim,),
+              "W3": (hidden_dim, num_classes), "b3": (num_classes,)}
+    params = {name: weight_scale * rng.standard_normal(shapes[name]) for name in WEIGHTS}
+    for name in ("b1", "b2", "b3"):
+        params[name] = bias_scale * rng.standard_normal(shapes[name]) if bias_scale else np.zeros(shapes[name])
+    return {name: params[name] for name in KEYS}
+
+
+def _relu_back(dout, x, by_dout):
+    return np.where(dout > 0, dout, 0.0) if by_dout else relu_backward(dout, x)
+
+
+def reference_loss(params, X, y=None, reg=0.0, variant=()):
+    """The network's scores, or (loss, grads), from convbook.layers.
+
+    variant: names of mistakes to make, for diagnosis: "summed" (loss and dscores not divided by N),
+    "reg_twice_loss", "reg_missing_loss", "reg_on_biases", "reg_missing_grad", "reg_twice_grad",
+    "relu1_dout", "relu2_dout" (ReLU backward masked by dout > 0), "nhwc_flatten".
+    """
+    variant = set(variant)
+    W1, b1, W2, b2, W3, b3 = (params[k] for k in KEYS)
+    conv_param = {"stride": 1, "pad": (W1.shape[2] - 1) // 2}
+    conv, conv_cache = conv_forward(X, W1, b1, conv_param)
+    conv_relu, _ = relu_forward(conv)
+    pooled, pool_cache = max_pool_forward(conv_relu, POOL_PARAM)
+    N = X.shape[0]
+    flat = pooled.transpose(0, 2, 3, 1) if "nhwc_flatten" in variant else pooled
+    hidden, hidden_cache = affine_forward(flat.reshape(N, -1), W2, b2)
+    hidden_relu, _ = relu_forward(hidden)
+    scores, scores_cache = affine_forward(hidden_relu, W3, b3)
+    if y is None:
+        return scores
+    loss, dscores = softmax_loss(scores, y)
+    if "summed" in variant:
+        loss, dscores = loss * N, dscores * N
+    penalised = WEIGHTS + (("b1", "b2", "b3") if "reg_on_biases" in variant else ())
+    penalty = 0.5 * reg * sum(np.sum(params[k] ** 2) for k in penalised)
+    loss += (2 if "reg_twice_loss" in variant else 0 if "reg_missing_loss" in variant else 1) * penalty
+    grads = {}
+    dhidden_relu, grads["W3"], grads["b3"] = affine_backward(dscores, scores_cache)
+    dhidden = _relu_back(dhidden_relu, hidden, "relu2_dout" in variant)
+    dflat, grads["W2"], grads["b2"] = affine_backward(dhidden, hidden_cache)
+    dflat = dflat.reshape(flat.shape)
+    dpooled = dflat.transpose(0, 3, 1, 2) if "nhwc_flatten" in variant else dflat
+    dconv_relu = max_pool_backward(np.ascontiguousarray(dpooled), pool_cache)
+    dconv = _relu_back(dconv_relu, conv, "relu1_dout" in variant)
+    _, grads["W1"], grads["b1"] = conv_backward(dconv, conv_cache)
+    factor = 2 if "reg_twice_grad" in variant else 0 if "reg_missing_grad" in variant else 1
+    for name in penalised:
+        grads[name] = grads[name] + factor * reg * params[name]
+    return float(loss), grads
+
+
+def reference_adam(w, dw, state, lr, beta1=0.9, beta2=0.999, eps=1e-8, variant=""):
+    """One Adam step; returns (next_w, new_state). variant: a mistake to make, for diagnosis."""
+    if variant == "betas_swapped":
+        beta1, beta2 = beta2, beta1
+    t = state.get("t", 0)
+    t_correct = t if variant == "t_late" else t + 1
+    m_old = state.get("m", np.zeros_like(w))
+    v_old = state.get("v", np.zeros_like(w))
+    m = dw if variant == "no_momentum" else beta1 * m_old + (1 - beta1) * dw
+    v = beta2 * v_old + (1 - beta2) * (dw if variant == "not_squared" else dw * dw)
+    if variant == "no_bias_correction":
+        m_hat, v_hat = m, v
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            m_hat, v_hat = m / (1 - beta1 ** t_correct), v / (1 - beta2 ** t_correct)
+    with np.errstate(invalid="ignore"):
+        step = lr * m_hat / (np.sqrt(v_hat) + eps)
+    next_w = w + step if variant == "ascent" else w - step
+    return next_w, {"m": m, "v": v, "t": t + 1}
+
+
+def reference_gradient_errors(loss_fn, params, X, y, reg=0.0):
+    """{name: rel_error(analytic, numeric)} with every number in float64."""
+    params64 = {k: np.array(v, dtype=np.float64) for k, v in params.items()}
+    X64 = np.array(X, dtype=np.float64)
+    _, grads = loss_fn(params64, X64, y, reg)
+    errors = {}
+    for name in params64:
+        numeric = eval_numerical_gradient(lambda _: loss_fn(params64, X64, y, reg)[0], params64[name])
+        errors[name] = rel_error(grads[name], numeric)
+    return errors
+
+
+def accuracy(scores, y):
+    return float(np.mean(np.argmax(scores, axis=1) == y))
+
+
+def digits_data():
+    from convbook.digits import load_digits_split
+
+    return load_digits_split()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Cases
+
+class LossCase:
+    """Parameters, images, labels and reg for one call of the loss; `describe` says which."""
+
+    def __init__(self, rng, config, N, weight_scale, reg, images=None):
+        F, k, D, K, shape = config
+        self.config = config
+        self.params = reference_init(F, k, D, K, shape, weight_scale, seed=int(rng.integers(2**31)),
+                                     bias_scale=weight_scale)
+        if images is not None:
+            self.X = images[rng.choice(len(images), size=N, replace=False)]
+        else:
+            self.X = rng.standard_normal((N,) + shape)
+        self.y = rng.integers(0, K, size=N)
+        self.reg = reg
+
+    def describe(self):
+        F, k, D, K, shape = self.config
+        return (f"X of shape {self.X.shape}, {F} filters {k}x{k}, hidden size {D}, {K} classes, "
+                f"reg = {self.reg:g}")
+
+
+def loss_cases(seed, images=None):
+    """Small networks of several shapes, with and without the penalty; the last has huge scores."""
+    rng = np.random.default_rng(seed)
+    cases = [
+        LossCase(rng, (4, 3, 7, 10, (1, 8, 8)), 5, 0.3, 0.0, images),
+        LossCase(rng, (3, 5, 6, 4, (2, 6, 10)), 4, 0.3, 0.1),
+        LossCase(rng, (5, 1, 5, 10, (1, 8, 8)), 3, 0.4, 0.05, images),
+        LossCase(rng, (6, 3, 9, 10, (1, 8, 8)), 6, 0.2, 0.3, images),
+    ]
+    large = LossCase(rng, (4, 3, 8, 10, (1, 8, 8)), 4, 3.0, 0.0, images)
+    # np.exp overflows above 709: adding the same number to every score changes no probability, but makes
+    # sure that an unshifted softmax overflows
+    top = reference_loss(large.params, large.X).max()
+    large.params["b3"] = large.params["b3"] + max(0.0, 2000.0 - top)
+    return cases, large
+
+
+def gradcheck_case(seed, images=None):
+    """A small float64 network on which the reference passes a numeric gradient check comfortably."""
+    rng = np.random.default_rng(seed + 7)
+    for _ in range(30):
+        case = LossCase(rng, (2, 3, 5, 10, (1, 8, 8)), 3, 0.35, 0.1, images)
+        errors = reference_gradient_errors(reference_loss, case.params, case.X, case.y, case.reg)
+        # round-off makes the numeric slope uncertain by about 1e-11: entries of the gradient that are
+        # tiny, or a ReLU or max-pool kink within h of a parameter, can make even a right gradient score
+        # 1e-6. Keep a case where the reference scores 30 times better than the tolerance.
+        if max(errors.values()) < GRADIENT_TOLERANCE / 30:
+            return case
+    raise RuntimeError("no gradient-check case without kinks found")  # pragma: no cover
+
+
+# ---------------------------------------------------------------------------------------------------
+# Calling the student
+
+def _call(fn, args, names, where):
+    """(result, None) or (None, failed Verdict)."""
+    try:
+        result, changed = call_student(fn, *args)
+    except StudentError as exc:
+        return None, failed(f"{where} your function raised {exc}.{_error_hint(str(exc))}")
+    if changed:
+        which = ", ".join(names[i] for i in changed)
+        return None, failed(f"{where} your function modified its input ({which}) in place; work on copies.")
+    return result, None
+
+
+def _error_hint(message):
+    shape_words = ("matmul", "aligned", "broadcast", "shape", "reshape", "dimension")
+    if any(word in message for word in shape_words):
+        return " " + RESHAPE
+    return ""
+
+
+def _close(a, b, rtol=1e-7, atol=1e-10):
+    """Same shape and close values (NaN matching NaN: some wrong variants produce them)."""
+    try:
+        a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+        return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=True))
+    except (TypeError, ValueError):
+        return False
+
+
+def _grads_match(got, expected, rtol=1e-6, atol=1e-9):
+    if not isinstance(got, dict) or set(got) != set(expected):
+        return False
+    return all(np.shape(got[k]) == expected[k].shape and _close(got[k], expected[k], rtol, atol) for k in expected)
+
+
+def _describe_errors(errors):
+    return ", ".join(f"{k} {v:.1e}" for k, v in errors.items())
+
+
+# ---------------------------------------------------------------------------------------------------
+# init_params
+
+def _initial_loss(params, data):
+    X, y = data["X_train"][:300], data["y_train"][:300]
+    return reference_loss(params, X, y)[0]
+
+
+def looks_normal(w, scale):
+    """Could w be n draws of a normal with mean 0 and standard deviation `scale`? (5 standard errors)"""
+    n = w.size
+    return abs(w.mean()) < 5 * scale / np.sqrt(n) and abs(w.std() / scale - 1) < 5 / np.sqrt(2 * n)
+
+
+def verdict_init_params(init_params, seed, data):
+    configs = [dict(NETWORK), {"num_filters": 5, "filter_size": 5, "hidden_dim": 17, "num_classes": 4,
+                               "input_shape": (2, 6, 10), "weight_scale": 0.1}]
+    for config in configs:
+        where = f"init_params({', '.join(f'{k}={v!r}' for k, v in config.items())}, seed={seed}):"
+        params, problem = _call(lambda: init_params(**config, seed=seed), (), (), where)
+        if problem is not None:
+            return problem
+        if not isinstance(params, dict) or set(params) != set(KEYS):
+            keys = sorted(params) if isinstance(params, dict) else type(params).__name__
+            return failed(f"{where} must return a dict with keys {', '.join(KEYS)}; got {keys}.")
+        expected = reference_init(**config, seed=seed)
+        for name in KEYS:
+            value = params[name]
+            if not isinstance(value, np.ndarray) or value.shape != expected[name].shape:
+                return failed(f"{where} {name} has shape {np.shape(value)}, expected {expected[name].shape}.")
+            if value.dtype != np.float64:
+                return failed(f"{where} {name} has dtype {value.dtype}; use float64.")
+            if not np.all(np.isfinite(value)):
+                return failed(f"{where} {name} contains NaN or infinity.")
+        for name in ("b1", "b2", "b3"):
+            if np.any(params[name] != 0):
+                return failed(f"{where} {name} should be all zeros: biases start at 0.")
+        for name in WEIGHTS:
+            if np.all(params[name] == params[name].flat[0]):
+                return failed(f"{where} " + INIT_SYMMETRIC.format(name=name))
+        again, problem = _call(lambda: init_params(**config, seed=seed), (), (), where)
+        if problem is not None:
+            return problem
+        if not all(np.array_equal(params[k], again[k]) for k in KEYS):
+            return failed(f"{where} {INIT_SEED_IGNORED}")
+        other, problem = _call(lambda: init_params(**config, seed=seed + 1), (), (), where)
+        if problem is not None:
+            return problem
+        if np.array_equal(params["W1"], other["W1"]):
+            return failed(f"{where} {INIT_SEED_CONSTANT}")
+        scale = config["weight_scale"]
+        if config == NETWORK:
+            loss = initial_loss = _initial_loss(params, data)
+            if not abs(loss - LOG10) < INITIAL_LOSS_TOLERANCE:
+                name = max(WEIGHTS, key=lambda k: abs(params[k].std() / scale - 1))
+                return failed(f"{where} " + INIT_TOO_LARGE.format(loss=loss, name=name, std=params[name].std(),
+                                                                   scale=scale))
+        for name in WEIGHTS:
+            if not looks_normal(params[name], scale):
+                return failed(f"{where} {name} has mean {params[name].mean():.3g} and standard deviation "
+                              f"{params[name].std():.3g}; draw it from a normal distribution with mean 0 and "
+                              f"standard deviation weight_scale = {scale:g}.")
+    return passed(f"init_params: shapes, seeds and scales right; the initial loss of your parameters is "
+                  f"{initial_loss:.4f} (log(10) = {LOG10:.4f}).")
+
+
+# ---------------------------------------------------------------------------------------------------
+# cnn_loss: the value
+
+LOSS_VARIANTS = [
+    (("summed",), "not_averaged"),
+    (("reg_twice_loss",), REG_TWICE_LOSS),
+    (("reg_missing_loss",), REG_MISSING_LOSS),
+    (("reg_on_biases",), REG_ON_BIASES),
+    (("nhwc_flatten",), FLATTEN_ORDER),
+]
+
+
+def diagnose_loss(loss, case):
+    for variant, sentence in LOSS_VARIANTS:
+        if "reg" in variant[0] and case.reg == 0:
+            continue
+        if _close(loss, reference_loss(case.params, case.X, case.y, case.reg, variant)[0], rtol=1e-8):
+            return NOT_AVERAGED.format(N=len(case.X)) if sentence == "not_averaged" else sentence
+    return ""
+
+
+def _loss_attempt(cnn_loss, case):
+    where = f"On {case.describe()}:"
+    names = ("params", "X", "y")
+    scores, problem = _call(cnn_loss, (case.params, case.X), names, f"{where} cnn_loss(params, X):")
+    if problem is not None:
+        return problem
+    verdict = compare_array("scores = cnn_loss(params, X)", scores, reference_loss(case.params, case.X))
+    if not verdict.passed:
+        hint = FLATTEN_ORDER if _close(scores, reference_loss(case.params, case.X, variant=("nhwc_flatten",))) else ""
+        return failed(f"{where} {verdict.message} {hint}".strip())
+    result, problem = _call(cnn_loss, (case.params, case.X, case.y, case.reg), names + ("reg",),
+                            f"{where} cnn_loss(params, X, y, reg):")
+    if problem is not None:
+        return problem
+    if not (isinstance(result, tuple) and len(result) == 2):
+        return failed(f"{where} with labels, cnn_loss must return a pair (loss, grads).")
+    loss = result[0]
+    expected = reference_loss(case.params, case.X, case.y, case.reg)[0]
+    if not np.isscalar(loss) and np.shape(loss) != ():
+        return failed(f"{where} the loss must be one number, got shape {np.shape(loss)}.")
+    if not np.isfinite(loss):
+        return failed(f"{where} your loss is {loss}.")
+    if not _close(loss, expected, rtol=1e-8):
+        return failed(f"{where} your loss is {float(loss):.10g}, expected {expected:.10g}. "
+                      f"{diagnose_loss(loss, case)}".strip())
+    return passed()
+
+
+def verdict_loss_value(cnn_loss, seed, images=None):
+    cases, large = loss_cases(seed, images)
+    for case in cases:
+        verdict = _loss_attempt(cnn_loss, case)
+        if not verdict.passed:
+            return verdict
+    # huge scores: a softmax that is not shifted overflows
+    size = np.abs(reference_loss(large.params, large.X)).max()
+    result, problem = _call(cnn_loss, (large.params, large.X, large.y, large.reg), ("params", "X", "y", "reg"),
+                            f"On {large.describe()} (scores up to {size:.0f}):")
+    if problem is not None:
+        return problem
+    loss = result[0] if isinstance(result, tuple) and len(result) == 2 else None
+    if loss is None or not np.all(np.isfinite(loss)):
+        return failed(UNSHIFTED.format(size=size))
+    verdict = _loss_attempt(cnn_loss, large)
+    if not verdict.passed:
+        return verdict
+    return passed(f"cnn_loss: scores and loss match the reference on {len(cases) + 1} hidden networks, "
+                  f"including one with scores up to {size:.0f}.")
+
+
+# ---------------------------------------------------------------------------------------------------
+# cnn_loss: the gradients
+
+GRAD_VARIANTS = [
+    (("summed",), "not_averaged"),
+    (("reg_missing_grad",), REG_MISSING_GRAD),
+    (("reg_twice_grad",), REG_TWICE_GRAD),
+    (("reg_on_biases",), REG_ON_BIASES),
+    (("relu1_dout",), RELU_DOUT),
+    (("relu2_dout",), RELU_DOUT),
+    (("relu1_dout", "relu2_dout"), RELU_DOUT),
+    (("nhwc_flatten",), FLATTEN_ORDER),
+]
+
+
+def diagnose_grads(grads, case):
+    for variant, sentence in GRAD_VARIANTS:
+        if "reg" in variant[0] and case.reg == 0:
+            continue
+        if _grads_match(grads, reference_loss(case.params, case.X, case.y, case.reg, variant)[1]):
+            return GRADS_NOT_AVERAGED.format(N=len(case.X)) if sentence == "not_averaged" else sentence
+    return ""
+
+
+def _grads_attempt(cnn_loss, case):
+    where = f"On {case.describe()}:"
+    result, problem = _call(cnn_loss, (case.params, case.X, case.y, case.reg), ("params", "X", "y", "reg"),
+                            f"{where} cnn_loss(params, X, y, reg):")
+    if problem is not None:
+        return problem
+    if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict)):
+        return failed(f"{where} with labels, cnn_loss must return a pair (loss, grads) with grads a dict.")
+    grads = result[1]
+    if set(grads) != set(KEYS):
+        return failed(f"{where} grads must have the keys {', '.join(KEYS)}; got {', '.join(sorted(map(str, grads)))}.")
+    expected = reference_loss(case.params, case.X, case.y, case.reg)[1]
+    for name in KEYS:
+        verdict = compare_array(f"grads['{name}']", grads[name], expected[name])
+        if not verdict.passed:
+            return failed(f"{where} {verdict.message} {diagnose_grads(grads, case)}".strip())
+    return passed()
+
+
+def student_gradient_errors(cnn_loss, case):
+    """The grader's own gradient check of the student's loss: {name: relative error}, all in float64."""
+    params = {k: v.copy() for k, v in case.params.items()}
+    X = case.X.copy()
+
+    def loss_of(_):
+        return float(cnn_loss({k: v.copy() for k, v in params.items()}, X.copy(), case.y.copy(), case.reg)[0])
+
+    _, grads = cnn_loss({k: v.copy() for k, v in params.items()}, X.copy(), case.y.copy(), case.reg)
+    return {name: rel_error(np.asarray(grads[name], dtype=float), eval_numerical_gradient(loss_of, params[name]))
+            for name in KEYS}
+
+
+def verdict_loss_gradients(cnn_loss, seed, images=None):
+    cases, _ = loss_cases(seed, images)
+    for case in cases:
+        verdict = _grads_attempt(cnn_loss, case)
+        if not verdict.passed:
+            return verdict
+    case = gradcheck_case(seed, images)
+    try:
+        errors = student_gradient_errors(cnn_loss, case)
+    except Exception as exc:  # the student's loss raised on this case
+        return failed(f"On {case.describe()}: your function raised {type(exc).__name__}: {exc}.")
+    if not all(e < GRADIENT_TOLERANCE for e in errors.values()):
+        return failed(f"On {case.describe()}: " + NOT_CONSISTENT.format(errors=_describe_errors(errors),
+                                                                       tol=GRADIENT_TOLERANCE))
+    return passed(f"cnn_loss: gradients match the reference on {len(cases)} hidden networks, and the grader's "
+                  f"own numeric check gives relative errors of at most {max(errors.values()):.1e}.")
+
+
+# ---------------------------------------------------------------------------------------------------
+# gradient_errors
+
+def sabotaged(loss_fn):
+    """loss_fn with wrong gradients for W2 (5% too large) and b1 (shifted by 0.01)."""
+    def wrong(params, X, y=None, reg=0.0):
+        loss, grads = loss_fn(params, X, y, reg)
+        grads = dict(grads)
+        grads["W2"] = grads["W2"] * 1.05
+        grads["b1"] = grads["b1"] + 0.01
+        return loss, grads
+    return wrong
+
+
+SABOTAGED_KEYS = ("W2", "b1")
+
+
+def _errors_attempt(gradient_errors, loss_fn, case, params, X, reg, label):
+    where = f"gradient_errors on {label} ({case.describe()}):"
+    errors, problem = _call(gradient_errors, (loss_fn, params, X, case.y, reg),
+                            ("loss_fn", "params", "X", "y", "reg"), where)
+    if problem is not None:
+        return None, problem
+    if not isinstance(errors, dict) or set(errors) != set(params):
+        got = sorted(errors) if isinstance(errors, dict) else type(errors).__name__
+        return None, failed(f"{where} return a dict with one relative error per parameter "
+                            f"({', '.join(params)}); got {got}.")
+    try:
+        errors = {k: float(v) for k, v in errors.items()}
+    except (TypeError, ValueError):
+        return None, failed(f"{where} each relative error must be one number.")
+    return errors, None
+
+
+def verdict_gradient_errors(gradient_errors, seed, images=None):
+    case = gradcheck_case(seed + 1, images)
+    ok = lambda errors: all(e < GRADIENT_TOLERANCE for e in errors.values())
+    params32 = {k: v.astype(np.float32) for k, v in case.params.items()}
+    runs = {}
+    for label, loss_fn, params, X, reg in (
+            ("the correct network, float64", reference_loss, case.params, case.X, case.reg),
+            ("a network whose W2 and b1 gradients are wrong", sabotaged(reference_loss), case.params, case.X,
+             case.reg),
+            ("the correct network, float32 params and X", reference_loss, params32, case.X.astype(np.float32),
+             case.reg)):
+        errors, problem = _errors_attempt(gradient_errors, loss_fn, case, params, X, reg, label)
+        if problem is not None:
+            return problem
+        runs[label] = errors
+    right64, wrong, right32 = runs.values()
+    if not ok(right64):
+        right0, _ = _errors_attempt(gradient_errors, reference_loss, case, case.params, case.X, 0.0, "reg = 0")
+        hint = CHECK_REG if right0 is not None and ok(right0) else ""
+        return failed(f"On the correct network your check reports {_describe_errors(right64)}; every error "
+                      f"should be below {GRADIENT_TOLERANCE:g}. {hint}".strip())
+    caught = all(wrong[k] > 1e-3 for k in SABOTAGED_KEYS)
+    quiet = all(wrong[k] < GRADIENT_TOLERANCE for k in wrong if k not in SABOTAGED_KEYS)
+    if not (caught and quiet):
+        return failed(f"On a network whose gradients of W2 (5% too large) and b1 (0.01 too large) are wrong, "
+                      f"your check reports {_describe_errors(wrong)}. {CHECK_MISSES}")
+    if not ok(right32):
+        return failed(f"Given float32 parameters and images of the correct network, your check reports "
+                      f"{_describe_errors(right32)}. {CHECK_FLOAT32}")
+    return passed("gradient_errors: small errors for a correct network (in float32 too), large ones exactly "
+                  "where the gradients are wrong.")
+
+
+# ---------------------------------------------------------------------------------------------------
+# adam_update
+
+ADAM_VARIANTS = [
+    ("no_bias_correction", ADAM_NO_BIAS_CORRECTION),
+    ("t_late", ADAM_T_LATE),
+    ("betas_swapped", ADAM_BETAS_SWAPPED),
+    ("not_squared", ADAM_NOT_SQUARED),
+    ("ascent", ADAM_ASCENT),
+    ("no_momentum", ADAM_NO_MOMENTUM),
+]
+
+
+def diagnose_adam(next_w, w, dw, states, args):
+    """The mistake whose step from w equals next_w; states: {variant: that variant's own state so far}."""
+    for variant, sentence in ADAM_VARIANTS:
+        expected, _ = reference_adam(w, dw, states[variant], variant=variant, **args)
+        if _close(next_w, expected, rtol=1e-6, atol=1e-9):
+            return sentence
+    if (args["beta1"], args["beta2"], args["eps"]) != (0.9, 0.999, 1e-8):
+        expected, _ = reference_adam(w, dw, states["fixed"], args["lr"])
+        if _close(next_w, expected, rtol=1e-6, atol=1e-9):
+            return ADAM_HARD_CODED
+    fresh, _ = reference_adam(w, dw, {}, **args)
+    if states["fixed"] and _close(next_w, fresh, rtol=1e-6, atol=1e-9):
+        return ADAM_STATE_LOST
+    return ""
+
+
+def adam_sequences(seed):
+    """Sequences of steps from a fresh state: (shape, lr, beta1, beta2, eps, list of dw)."""
+    rng = np.random.default_rng(seed + 3)
+    out = []
+    for shape, lr, beta1, beta2, eps in (((3, 4), 1e-2, 0.9, 0.999, 1e-8), ((5,), 3e-3, 0.8, 0.99, 1e-6),
+                                         ((2, 3, 2), 0.1, 0.5, 0.9, 1e-8)):
+        w = rng.standard_normal(shape)
+        # gradients of very different sizes per entry: Adam's steps are about lr whatever their size
+        dws = [rng.standard_normal(shape) * 10.0 ** rng.integers(-3, 2, size=shape) for _ in range(4)]
+        out.append((w, lr, beta1, beta2, eps, dws))
+    return out
+
+
+def _call_adam(adam_update, w, dw, state, args, where):
+    """Call adam_update on copies; it may update the state dict in place, but not w or dw."""
+    try:
+        result, changed = call_student(lambda w_, dw_, s_: adam_update(w_, dw_, s_, args["lr"], args["beta1"],
+                                                                       args["beta2"], args["eps"]), w, dw, state)
+    except StudentError as exc:
+        return None, failed(f"{where} your function raised {exc}.")
+    if 0 in changed or 1 in changed:
+        return None, failed(f"{where} your function modified w or dw in place; return a new next_w "
+                            f"(next_w = w - ..., not w -= ...).")
+    return result, None
+
+
+def verdict_adam(adam_update, seed):
+    for w0, lr, beta1, beta2, eps, dws in adam_sequences(seed):
+        args = {"lr": lr, "beta1": beta1, "beta2": beta2, "eps": eps}
+        w, state, ref_w, ref_state = w0.copy(), {}, w0.copy(), {}
+        # each wrong variant's own state along the same steps, to recognise it at any step
+        variant_states = {variant: {} for variant, _ in ADAM_VARIANTS + [("fixed", "")]}
+        for step, dw in enumerate(dws, start=1):
+            where = (f"Step {step} from a fresh state ({{}} before step 1), w of shape {w0.shape}, lr={lr:g}, "
+                     f"beta1={beta1:g}, beta2={beta2:g}, eps={eps:g}:")
+            result, problem = _call_adam(adam_update, w, dw, state, args, where)
+            if problem is not None:
+                return problem
+            if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict)):
+                return failed(f"{where} adam_update must return a pair (next_w, state) with state a dict.")
+            next_w, new_state = result
+            expected_w, expected_state = reference_adam(ref_w, dw, ref_state, **args)
+            verdict = compare_array("next_w", next_w, expected_w)
+            if not verdict.passed:
+                hint = diagnose_adam(next_w, ref_w, dw, variant_states, args)
+                return failed(f"{where} {verdict.message} {hint}".strip())
+            for variant, _ in ADAM_VARIANTS:
+                variant_states[variant] = reference_adam(ref_w, dw, variant_states[variant], variant=variant,
+                                                         **args)[1]
+            variant_states["fixed"] = reference_adam(ref_w, dw, variant_states["fixed"], lr)[1]
+            w, state, ref_w, ref_state = next_w, new_state, expected_w, expected_state
+    # one step from a given state in the middle of training
+    rng = np.random.default_rng(seed + 4)
+    w, dw = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
+    state = {"m": 0.1 * rng.standard_normal((4, 3)), "v": 0.01 * rng.random((4, 3)) + 1e-4, "t": 9}
+    args = {"lr": 5e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
+    where = "One step from the state {'m': ..., 'v': ..., 't': 9} (10th step):"
+    result, problem = _call_adam(adam_update, w, dw, state, args, where)
+    if problem is not None:
+        return problem
+    expected_w, expected_state = reference_adam(w, dw, state, **args)
+    if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict)):
+        return failed(f"{where} adam_update must return a pair (next_w, state) with state a dict.")
+    verdict = compare_array("next_w", result[0], expected_w)
+    if not verdict.passed:
+        hint = diagnose_adam(result[0], w, dw, {**{v: state for v, _ in ADAM_VARIANTS}, "fixed": state}, args)
+        return failed(f"{where} {verdict.message} {hint}".strip())
+    new_state = result[1]
+    for key in ("m", "v"):
+        verdict = compare_array(f"state['{key}']", new_state.get(key), expected_state[key])
+        if not verdict.passed:
+            return failed(f"{where} {verdict.message}")
+    if new_state.get("t") != 10:
+        return failed(f"{where} the new state's 't' is {new_state.get('t')!r}, expected 10.")
+    return passed("adam_update: every step of three hidden sequences, and one step from a given state, match.")
+
+
+# ---------------------------------------------------------------------------------------------------
+# train
+
+def verdict_train(train, data):
+    params0 = reference_init(**NETWORK, seed=INIT_SEED)
+    settings = dict(TRAINING, verbose=False)
+    where = (f"train(params, data, <reference loss>, <reference adam>, "
+             f"{', '.join(f'{k}={v!r}' for k, v in settings.items())}):")
+    try:
+        result = call_student(lambda p, d: train(p, d, reference_loss, reference_adam, **settings),
+                              params0, data)[0]
+    except StudentError as exc:
+        return failed(f"{where} your function raised {exc}.")
+    if not (isinstance(result, tuple) and len(result) == 2):
+        return failed(f"{where} train must return a pair (params, history).")
+    params, history = result
+    if not isinstance(params, dict) or set(params) != set(KEYS):
+        return failed(f"{where} the trained params must be a dict with keys {', '.join(KEYS)}.")
+    for name in KEYS:
+        if np.shape(params[name]) != params0[name].shape or not np.all(np.isfinite(params[name])):
+            return failed(f"{where} the trained {name} has shape {np.shape(params[name])} or is not finite.")
+    if all(np.array_equal(params[k], params0[k]) for k in KEYS):
+        return failed(f"{where} {TRAIN_FROZEN}")
+    if not (isinstance(history, dict) and all(isinstance(history.get(k), (list, tuple, np.ndarray))
+                                              for k in ("loss", "train_acc", "val_acc"))):
+        return failed(f"{where} {TRAIN_HISTORY}")
+    epochs, n = TRAINING["epochs"], len(data["X_train"])
+    steps = epochs * math.ceil(n / TRAINING["batch_size"])
+    if len(history["loss"]) != steps:
+        return failed(f"{where} history['loss'] has {len(history['loss'])} entries; with {n} images, batches of "
+                      f"{TRAINING['batch_size']} (the last one smaller) and {epochs} epochs there are {steps} steps, "
+                      f"one loss each.")
+    for key in ("train_acc", "val_acc"):
+        if len(history[key]) != epochs:
+            return failed(f"{where} history['{key}'] has {len(history[key])} entries, expected one per epoch "
+                          f"({epochs}).")
+    losses = np.asarray(history["loss"], dtype=float)
+    first, last = losses[:20].mean(), losses[-20:].mean()
+    val = accuracy(reference_loss(params, data["X_val"]), data["y_val"])
+    test = accuracy(reference_loss(params, data["X_test"]), data["y_test"])
+    if not last < 0.5 * first:
+        return failed(f"{where} {TRAIN_MISALIGNED.format(first=first, last=last)} Test accuracy {test:.3f}.")
+    if not abs(float(history["val_acc"][-1]) - val) < 1e-9:
+        return failed(f"{where} history['val_acc'][-1] is {history['val_acc'][-1]}, but the returned params "
+                      f"classify {val:.4f} of the validation images correctly: record the accuracy of the "
+                      f"parameters after each epoch.")
+    if not test >= ACCURACY_THRESHOLD:
+        return failed(f"{where} the trained network classifies {test:.4f} of the {len(data['y_test'])} test "
+                      f"images correctly; at least {ACCURACY_THRESHOLD:.2f} is needed. Check that every "
+                      f"epoch visits the training images in a new random order, that each minibatch is "
+                      f"moved by random_shift, that the learning rate is multiplied by lr_decay after each "
+                      f"epoch, and that reg is passed to loss_fn.")
+    return passed(f"train: with the reference network and Adam, your loop reaches a test accuracy of "
+                  f"{test:.4f} (validation {val:.4f}).")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Entry points of the hidden test cells
+
+def _require(verdict, seed):
+    require(Verdict(verdict.passed, f"{verdict.message} (seed {seed})"))
+
+
+def check_init_params(init_params):
+    seed = run_seed()
+    _require(verdict_init_params(init_params, seed % 1000, digits_data()), seed)
+
+
+def check_loss_value(cnn_loss):
+    seed = run_seed()
+    _require(verdict_loss_value(cnn_loss, seed, digits_data()["X_train"]), seed)
+
+
+def check_loss_gradients(cnn_loss):
+    seed = run_seed()
+    _require(verdict_loss_gradients(cnn_loss, seed, digits_data()["X_train"]), seed)
+
+
+def check_gradient_errors(gradient_errors):
+    seed = run_seed()
+    _require(verdict_gradient_errors(gradient_errors, seed, digits_data()["X_train"]), seed)
+
+
+def check_adam(adam_update):
+    seed = run_seed()
+    _require(verdict_adam(adam_update, seed), seed)
+
+
+def check_train(train):
+    seed = run_seed()
+    _require(verdict_train(train, digits_data()), seed)

@@ -27,7 +27,6 @@ from autograder.paths import release_notebook, source_notebook
 
 ENGINE_DIR = ".convbook"
 STAGED_VARIABLE = "CONVBOOK_ENGINE_STAGED"
-ENGINE_VERSION = "1"
 
 
 @dataclass
@@ -68,9 +67,17 @@ def students_of(root, assignment):
     return sorted(p.name for p in submitted.iterdir() if (p / assignment).is_dir()) if submitted.is_dir() else []
 
 
+def grader_digest():
+    """A hash of the grader's own code (the autograder package): a change to any check regrades everyone."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).resolve().parent.parent.rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def fingerprint(folder, assignment):
-    """What the result depends on: the submitted files, the source notebook and the engine version."""
-    digest = hashlib.sha256(ENGINE_VERSION.encode())
+    """What the result depends on: the submitted files, the source notebook and the grader's code."""
+    digest = hashlib.sha256(grader_digest().encode())
     digest.update(source_notebook(assignment).read_bytes())
     for path in sorted(Path(folder).rglob("*")) if Path(folder).is_dir() else []:
         if path.is_file():

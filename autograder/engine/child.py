@@ -7,7 +7,9 @@ hands back plain data (JSON with arrays as `.npy` bytes), which the grader loads
 Messages, both ways: an 8-byte big-endian length, then a JSON header, then for each array its `.npy`
 bytes (8-byte length first). In the header an array is {"__array__": k} (the k-th blob), a tuple is
 {"__tuple__": [...]}, a dict with string keys is {"__dict__": {...}}, and (grader to child only) one of
-the student's own functions, passed as an argument, is {"__function__": name}.
+the student's own functions, passed as an argument, is {"__function__": name}, and one of the grader's
+functions is {"__callback__": k}: while a call runs, the child may send {"callback": k, "args", "kwargs"}
+and gets {"ok", "result"} back before the call's own reply.
 
 On start the child sends {"ready": true}. Requests: {"op": "run", "cells": [source, ...]} -> {"cells": [{"ok", "error", "stdout"}, ...]};
 {"op": "count_lines", "name", "args", "skip"} -> the lines the call ran (see count_lines);
@@ -29,8 +31,12 @@ import numpy as np
 MAX_OUTPUT = 20_000  # characters of printed output kept per cell or call
 
 
-def encode(value, blobs):
-    """A JSON-able tree for `value`; arrays are appended to `blobs`. Raises TypeError for anything else."""
+def encode(value, blobs, callbacks=None):
+    """A JSON-able tree for `value`; arrays are appended to `blobs`. Raises TypeError for anything else.
+
+    callbacks: a list, on the grader's side only: its own functions are appended there and stand in the
+    tree as {"__callback__": k}; the child calls them back through the grader (their code never crosses).
+    """
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, (int, float)):
@@ -43,15 +49,18 @@ def encode(value, blobs):
         blobs.append(value)
         return {"__array__": len(blobs) - 1}
     if isinstance(value, tuple):
-        return {"__tuple__": [encode(v, blobs) for v in value]}
+        return {"__tuple__": [encode(v, blobs, callbacks) for v in value]}
     if isinstance(value, list):
-        return [encode(v, blobs) for v in value]
+        return [encode(v, blobs, callbacks) for v in value]
     if isinstance(value, dict):
         if not all(isinstance(k, str) for k in value):
             raise TypeError("a dict with keys that are not strings")
-        return {"__dict__": {k: encode(v, blobs) for k, v in value.items()}}
+        return {"__dict__": {k: encode(v, blobs, callbacks) for k, v in value.items()}}
     if isinstance(getattr(value, "student_function", None), str):  # the grader's proxy of a student function
         return {"__function__": value.student_function}
+    if callable(value) and callbacks is not None:
+        callbacks.append(value)
+        return {"__callback__": len(callbacks) - 1}
     raise TypeError(f"a value of type {type(value).__name__}")
 
 
@@ -64,12 +73,30 @@ def decode(tree, blobs, namespace=None):
             return blobs[tree["__array__"]]
         if "__tuple__" in tree:
             return tuple(decode(v, blobs, namespace) for v in tree["__tuple__"])
+        if "__callback__" in tree:
+            return grader_function(tree["__callback__"])
         if "__function__" in tree:
             if namespace is None or not callable(namespace.get(tree["__function__"])):
                 raise ValueError(f"no function {tree['__function__']} to pass")
             return namespace[tree["__function__"]]
         return {k: decode(v, blobs, namespace) for k, v in tree["__dict__"].items()}
     return tree
+
+
+CHANNEL = {}  # "request" and "reply" file descriptors, set by main(): grader functions are called over them
+
+
+def grader_function(index):
+    """A stand-in for the grader's function number `index`: each call asks the grader to run it."""
+    def call_grader(*args, **kwargs):
+        blobs = []
+        header = {"callback": index, "args": encode(list(args), blobs), "kwargs": encode(kwargs, blobs)}
+        send(CHANNEL["reply"], header, blobs)
+        reply, replies = receive(CHANNEL["request"])
+        if not reply.get("ok"):
+            raise RuntimeError(f"the grader's function failed on your arguments: {reply.get('error')}")
+        return decode(reply["result"], replies)
+    return call_grader
 
 
 def read_exact(fd, n, deadline=None):
@@ -208,6 +235,7 @@ def count_lines(namespace, name, args, skip):
 
 def main(request_fd, reply_fd):
     namespace = {"__name__": "__main__"}
+    CHANNEL.update(request=request_fd, reply=reply_fd)
     send(reply_fd, {"ready": True}, [])
     while True:
         try:

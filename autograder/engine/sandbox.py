@@ -107,6 +107,17 @@ def _namespace_command(python, hidden, request_fd, reply_fd, uid):
     return ["unshare", "--mount", "--net", "--pid", "--fork", "--mount-proc", "--kill-child", "sh", "-c", script]
 
 
+def _run_callback(callbacks, request, blobs):
+    """Run the grader function the child asked for (on plain data); the reply for the child."""
+    fn = callbacks[request["callback"]]
+    try:
+        result = fn(*protocol.decode(request["args"], blobs), **protocol.decode(request["kwargs"], blobs))
+        out = []
+        return {"ok": True, "result": protocol.encode(result, out)}, out
+    except Exception as exc:  # the student's code called it with arguments it cannot take
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}, []
+
+
 class Sandbox:
     """One student's code in a child process.
 
@@ -180,15 +191,21 @@ class Sandbox:
         self.close()
 
     # --- requests -----------------------------------------------------------------------------------
-    def _request(self, header, blobs=()):
+    def _request(self, header, blobs=(), callbacks=()):
+        """Send one request and return the child's reply, running the grader functions it calls back."""
+        deadline = time.monotonic() + self.limits.request_seconds
         try:
             protocol.send(self._request_w, header, list(blobs))
-            return protocol.receive(self._reply_r, limit=self.limits.reply_bytes,
-                                    deadline=time.monotonic() + self.limits.request_seconds)
+            while True:
+                reply, replies = protocol.receive(self._reply_r, limit=self.limits.reply_bytes, deadline=deadline)
+                if "callback" not in reply:
+                    return reply, replies
+                answer, answer_blobs = _run_callback(callbacks, reply, replies)
+                protocol.send(self._request_w, answer, answer_blobs)
         except TimeoutError:
             self.close()
             raise ChildDied(f"it ran for more than {self.limits.request_seconds:g} s (an infinite loop?)") from None
-        except (OSError, EOFError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, EOFError, ValueError, KeyError, TypeError, IndexError) as exc:
             reason = self._death_reason() or f"it broke the grading protocol ({type(exc).__name__})"
             self.close()
             raise ChildDied(reason) from exc
@@ -240,9 +257,10 @@ class Sandbox:
     def count_lines(self, name, args, skip=()):
         """Run `name` on `args` in the child under a line tracer (see child.count_lines)."""
         self._ensure_started()
-        blobs = []
-        tree = protocol.encode(list(args), blobs)
-        header, _ = self._request({"op": "count_lines", "name": name, "args": tree, "skip": list(skip)}, blobs)
+        blobs, callbacks = [], []
+        tree = protocol.encode(list(args), blobs, callbacks)
+        header, _ = self._request({"op": "count_lines", "name": name, "args": tree, "skip": list(skip)}, blobs,
+                                  callbacks)
         return header
 
     def call(self, name, args, kwargs=None):
@@ -255,10 +273,11 @@ class Sandbox:
             return {"ok": False, "error": f"{name} is not called again: an earlier call ended the process "
                                           f"({self.fatal_calls[name]})"}
         self._ensure_started()
-        blobs = []
-        trees = {"args": protocol.encode(list(args), blobs), "kwargs": protocol.encode(dict(kwargs or {}), blobs)}
+        blobs, callbacks = [], []
+        trees = {"args": protocol.encode(list(args), blobs, callbacks),
+                 "kwargs": protocol.encode(dict(kwargs or {}), blobs, callbacks)}
         try:
-            header, replies = self._request({"op": "call", "name": name, **trees}, blobs)
+            header, replies = self._request({"op": "call", "name": name, **trees}, blobs, callbacks)
         except ChildDied as exc:
             self.fatal_calls[name] = str(exc)
             raise

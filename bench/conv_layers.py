@@ -27,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 
-from autograder.paths import SOURCE
 from autograder.references.conv import conv_forward_reference
 from convbook.layers import conv_backward, conv_forward
 
@@ -327,19 +326,27 @@ def plot(results, path):
     plt.close(fig)
 
 
-# --- cnn_digits (HOOK) ----------------------------------------------------------------------------------
+# --- cnn_digits ---------------------------------------------------------------------------------------------
 
 def time_cnn_digits_training():
-    """HOOK: time one training run of the `cnn_digits` assignment's network with the fast layers.
+    """Seconds of one training run of the `cnn_digits` network (the solution's train(), its defaults:
+    12 epochs of Adam on the fixed split, one BLAS thread as in the notebook), and its test accuracy."""
+    from threadpoolctl import threadpool_limits
 
-    The assignment does not exist yet; until source/cnn_digits does, this only says so. When it is
-    built, train its network here (a fixed seed and a fixed number of epochs) and return the seconds.
-    """
-    if not (SOURCE / "cnn_digits").is_dir():
-        print("\ncnn_digits: not built yet")
-        return None
-    print("\ncnn_digits: source/cnn_digits exists, but timing its training is not written yet (see this hook)")
-    return None
+    from autograder.solutions import load_solution
+    from convbook.digits import load_digits_split
+
+    solution, data = load_solution("cnn_digits"), load_digits_split()
+    with threadpool_limits(limits=1, user_api="blas"):
+        start = time.perf_counter()
+        params, _ = solution.train(solution.init_params(seed=0), data, solution.cnn_loss, solution.adam_update,
+                                   verbose=False)
+        seconds = time.perf_counter() - start
+        scores = solution.cnn_loss(params, data["X_test"])  # without labels: the class scores (N, 10)
+    accuracy = float((scores.argmax(axis=1) == data["y_test"]).mean())
+    print(f"\ncnn_digits: one training run (12 epochs, Adam, fast layers) took {seconds:.1f} s; "
+          f"test accuracy {100 * accuracy:.2f}%")
+    return {"seconds": seconds, "test_accuracy": accuracy}
 
 
 # --- main ---------------------------------------------------------------------------------------------------
@@ -375,12 +382,12 @@ def main(argv=None):
 
     summary = summarize(results, peaks)
     print_summary(summary)
-    cnn_digits_seconds = time_cnn_digits_training()
+    cnn_digits = time_cnn_digits_training()
 
     info["load_average_1min_after"] = os.getloadavg()[0]
     RESULTS_JSON.write_text(json.dumps({
         "machine": info, "repeat": args.repeat, "small_N": SMALL_N, "cases": results, "summary": summary,
-        "cnn_digits_training_seconds": cnn_digits_seconds,
+        "cnn_digits_training": cnn_digits,
     }, indent=1) + "\n")
     written = [RESULTS_JSON]
     if not args.no_plot:

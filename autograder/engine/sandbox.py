@@ -85,24 +85,44 @@ def _child_env():
     }
 
 
+def _kept_under_tmp(python):
+    """Folders under /tmp that the child needs (the interpreter, its venv, this project for convbook).
+
+    The child gets a private /tmp; these are carried over into it. Nested ones are covered by their parent.
+    """
+    candidates = {Path(python).absolute().parent.parent, Path(python).resolve().parent.parent,
+                  Path(sys.base_prefix).resolve(), CHILD_SCRIPT.resolve().parents[2]}
+    under = sorted(p for p in candidates if Path("/tmp") in p.parents)
+    return [p for p in under if not any(q in p.parents for q in under)]
+
+
 def _namespace_command(python, hidden, request_fd, reply_fd, uid):
     """unshare + a root shell that hides paths and drops to the sandbox uid before running the child."""
     staging = f"/dev/shm/convbook-child-{secrets.token_hex(8)}.py"  # one per sandbox: several start at once
-    hide = "".join(f"mount -t tmpfs -o size=4k,mode=0755 convbook-hidden {shlex.quote(str(p))}\n"
+    q = shlex.quote
+    hide = "".join(f"mount -t tmpfs -o size=4k,mode=0755 convbook-hidden {q(str(p))}\n"
                    for p in hidden if Path(p).is_dir())
-    hide += "".join(f"mount --bind /dev/null {shlex.quote(str(p))}\n" for p in hidden if Path(p).is_file())
+    hide += "".join(f"mount --bind /dev/null {q(str(p))}\n" for p in hidden if Path(p).is_file())
+    # what the child needs from under /tmp goes around the private /tmp (with the hiding mounts inside it)
+    kept = _kept_under_tmp(python)
+    park = "".join(f"mkdir -p /mnt/convbook-kept/{i}\nmount --rbind {q(str(p))} /mnt/convbook-kept/{i}\n"
+                   for i, p in enumerate(kept))
+    unpark = "".join(f"mkdir -p {q(str(p))}\nmount --rbind /mnt/convbook-kept/{i} {q(str(p))}\n"
+                     for i, p in enumerate(kept))
     script = (
         "set -e\n"
         "mount --make-rprivate /\n"
-        f"cp {shlex.quote(str(CHILD_SCRIPT))} {staging}\n"
+        f"cp {q(str(CHILD_SCRIPT))} {staging}\n"
         + hide +  # before the private /tmp, which would hide paths under /tmp from the mounts
+        ("mount -t tmpfs -o size=1m,mode=0700 convbook-park /mnt\n" + park if kept else "") +
         "mount -t tmpfs -o size=256m,mode=1777 convbook-tmp /tmp\n"
+        + unpark +
         f"mv {staging} /tmp/child.py\n"
         "chmod 0644 /tmp/child.py\n"
         "mount -t tmpfs -o size=16m,mode=1777 convbook-shm /dev/shm\n"
         "cd /tmp\n"
         f"exec setpriv --reuid={uid} --regid={uid} --clear-groups --no-new-privs --inh-caps=-all "
-        f"{shlex.quote(python)} -I /tmp/child.py {request_fd} {reply_fd}\n"
+        f"{q(python)} -I /tmp/child.py {request_fd} {reply_fd}\n"
     )
     return ["unshare", "--mount", "--net", "--pid", "--fork", "--mount-proc", "--kill-child", "sh", "-c", script]
 

@@ -121,7 +121,7 @@ def _namespace_command(python, hidden, request_fd, reply_fd, uid):
         "chmod 0644 /tmp/child.py\n"
         "mount -t tmpfs -o size=16m,mode=1777 convbook-shm /dev/shm\n"
         "cd /tmp\n"
-        f"exec setpriv --reuid={uid} --regid={uid} --clear-groups --no-new-privs --inh-caps=-all "
+        f"exec setpriv --reuid={uid} --regid={uid} --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all "
         f"{q(python)} -I /tmp/child.py {request_fd} {reply_fd}\n"
     )
     return ["unshare", "--mount", "--net", "--pid", "--fork", "--mount-proc", "--kill-child", "sh", "-c", script]
@@ -172,7 +172,7 @@ class Sandbox:
             if self.mode == "uid":  # e.g. in a container: the caller makes the hidden paths unreadable
                 os.chown(self.scratch, uid, uid)
                 cmd = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs",
-                       "--inh-caps=-all", *cmd]
+                       "--inh-caps=-all", "--bounding-set=-all", *cmd]
         env = _child_env()
         if self.mode != "namespaces":
             env.update(HOME=self.scratch, MPLCONFIGDIR=str(Path(self.scratch) / "mpl"))

@@ -5,7 +5,6 @@ from scipy import signal
 
 from autograder import notebook_cells
 from autograder.checks import conv_backward as checks
-from autograder.checks.cases import conv_grid
 from autograder.mistakes import by_name, mistakes_for
 from autograder.paths import source_notebook
 from autograder.references.conv import (

@@ -6,7 +6,7 @@ import pytest
 
 from autograder import notebook_cells
 from autograder.checks import pooling as checks
-from autograder.checks.pool_cases import make_case, pool_grid, tie_cases
+from autograder.checks.pool_cases import pool_grid, tie_cases
 from autograder.paths import source_notebook
 from autograder.references.pooling import (
     avg_pool_backward_reference,

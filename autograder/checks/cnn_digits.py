@@ -15,6 +15,7 @@ import numpy as np
 from autograder.checks.core import (
     StudentError,
     Verdict,
+    call_checked,
     call_student,
     compare_array,
     failed,
@@ -280,14 +281,7 @@ def gradcheck_case(seed, images=None):
 
 def _call(fn, args, names, where):
     """(result, None) or (None, failed Verdict)."""
-    try:
-        result, changed = call_student(fn, *args)
-    except StudentError as exc:
-        return None, failed(f"{where} your function raised {exc}.{_error_hint(str(exc))}")
-    if changed:
-        which = ", ".join(names[i] for i in changed)
-        return None, failed(f"{where} your function modified its input ({which}) in place; work on copies.")
-    return result, None
+    return call_checked(fn, args, names, where, "work on copies", hint=_error_hint)
 
 
 def _error_hint(message):

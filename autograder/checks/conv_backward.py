@@ -23,7 +23,6 @@ from autograder.references.conv import (
     conv_backward_dw,
     conv_backward_dx_padded,
     conv_backward_reference,
-    conv_forward_reference,
     conv_matrix_reference,
 )
 

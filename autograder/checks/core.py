@@ -75,6 +75,23 @@ def call_student(fn, *args):
     return result, changed
 
 
+def call_checked(fn, args, names, where, copy_advice, hint=lambda error: ""):
+    """Call the student's fn on copies of args: (result, None), or (None, failed Verdict) if it raised or
+    modified an input in place.
+
+    names: the arguments' names, for the message; copy_advice: what to do instead of changing an input;
+    hint(error text) -> a sentence added after the error the function raised.
+    """
+    try:
+        result, changed = call_student(fn, *args)
+    except StudentError as exc:
+        return None, failed(f"{where} your function raised {exc}.{hint(str(exc))}")
+    if changed:
+        which = ", ".join(names[i] for i in changed)
+        return None, failed(f"{where} your function modified its input ({which}) in place; {copy_advice}.")
+    return result, None
+
+
 def _same(a, b):
     if isinstance(a, np.ndarray):
         return isinstance(b, np.ndarray) and a.shape == b.shape and np.array_equal(a, b, equal_nan=True)

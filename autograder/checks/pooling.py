@@ -11,6 +11,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from autograder.checks.core import (
     StudentError,
     Verdict,
+    call_checked,
     call_student,
     compare_array,
     explain_pattern,
@@ -20,7 +21,7 @@ from autograder.checks.core import (
     require,
     run_seed,
 )
-from autograder.checks.pool_cases import PoolCase, make_case, pool_grid, tie_cases
+from autograder.checks.pool_cases import pool_grid, tie_cases
 from autograder.references.pooling import (
     avg_pool_backward_reference,
     avg_pool_forward_reference,
@@ -117,15 +118,8 @@ def run_grid(label, cases, attempt):
 
 def _call(fn, args, names, where):
     """Call the student; returns (result, None) or (None, failed Verdict)."""
-    try:
-        result, changed = call_student(fn, *args)
-    except StudentError as exc:
-        return None, failed(f"{where} your function raised {exc}.")
-    if changed:
-        which = ", ".join(names[i] for i in changed)
-        return None, failed(f"{where} your function modified its input ({which}) in place; work on a copy "
-                            f"(for example dout = dout / k instead of dout /= k).")
-    return result, None
+    return call_checked(fn, args, names, where,
+                        "work on a copy (for example dout = dout / k instead of dout /= k)")
 
 
 def _with(pool_param, **changes):

@@ -2,10 +2,12 @@
 
 This file is copied into the sandbox and run as a script (`python -I child.py REQUEST_FD REPLY_FD`). It
 imports nothing from the `autograder` package, which the sandbox hides. It never decides a score: it
-hands back plain data (JSON with arrays as `.npy` bytes), which the grader loads with allow_pickle=False.
+hands back plain data (JSON with arrays as `.npy` bytes), which the grader loads as
+np.load(allow_pickle=False) would.
 
-Messages, both ways: an 8-byte big-endian length, then a JSON header, then for each array its `.npy`
-bytes (8-byte length first). In the header an array is {"__array__": k} (the k-th blob), a tuple is
+Messages, both ways: an 8-byte big-endian length, then a JSON header (with "blob_bytes", the size of
+each array's `.npy` bytes), then those bytes, one array after the other. Arrays are read back by
+`load_npy`: numpy's header parser, no pickle, no object arrays. In the header an array is {"__array__": k} (the k-th blob), a tuple is
 {"__tuple__": [...]}, a dict with string keys is {"__dict__": {...}}, and (grader to child only) one of
 the student's own functions, passed as an argument, is {"__function__": name}, and one of the grader's
 functions is {"__callback__": k}: while a call runs, the child may send {"callback": k, "args", "kwargs"}
@@ -100,48 +102,90 @@ def grader_function(index):
 
 
 def read_exact(fd, n, deadline=None):
-    """n bytes from fd; EOFError if the other side closed first, TimeoutError past `deadline` (monotonic)."""
-    chunks = []
-    while n:
+    """n bytes from fd, in a bytearray; EOFError if the other side closed first, TimeoutError past
+    `deadline` (monotonic)."""
+    data = bytearray(n)
+    view = memoryview(data)
+    while view:
         if deadline is not None:
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([fd], [], [], left)[0]:
                 raise TimeoutError
-        chunk = os.read(fd, min(n, 1 << 20))
-        if not chunk:
+        got = os.readv(fd, [view])
+        if not got:
             raise EOFError
-        chunks.append(chunk)
-        n -= len(chunk)
-    return b"".join(chunks)
+        view = view[got:]
+    return data
 
 
 def receive(fd, limit=1 << 40, deadline=None):
-    """(header, arrays) of one message; ValueError if a part is larger than `limit` bytes."""
-    def sized():
-        size = struct.unpack(">Q", read_exact(fd, 8, deadline))[0]
-        if size > limit:
-            raise ValueError(f"a message part of {size} bytes (the limit is {limit})")
-        return read_exact(fd, size, deadline)
-
-    header = json.loads(sized())
-    blobs = []
-    for _ in range(int(header.pop("n_blobs"))):
-        data = sized()
-        blobs.append(np.load(io.BytesIO(data), allow_pickle=False))
+    """(header, arrays) of one message; ValueError if its header or its arrays exceed `limit` bytes."""
+    size = struct.unpack(">Q", read_exact(fd, 8, deadline))[0]
+    if size > limit:
+        raise ValueError(f"a message header of {size} bytes (the limit is {limit})")
+    header = json.loads(read_exact(fd, size, deadline))
+    sizes = [int(n) for n in header.pop("blob_bytes")]
+    if sum(sizes) > limit:
+        raise ValueError(f"arrays of {sum(sizes)} bytes in all (the limit is {limit})")
+    data = read_exact(fd, sum(sizes), deadline)
+    blobs, start = [], 0
+    for n in sizes:
+        blobs.append(load_npy(memoryview(data)[start:start + n]))
+        start += n
     return header, blobs
 
 
+NPY_HEADERS = {}  # .npy header bytes -> (shape, fortran_order, dtype): the same arrays cross again and again
+
+
+def load_npy(buffer):
+    """The array in `.npy` bytes, as np.load(..., allow_pickle=False) reads it, but without copying the
+    data: the header is parsed by numpy's own (literal-only) reader, and object arrays are refused."""
+    if bytes(buffer[:8]) != b"\x93NUMPY\x01\x00" or len(buffer) < 10:
+        raise ValueError("not an .npy version 1.0 array")
+    data_start = 10 + struct.unpack("<H", buffer[8:10])[0]
+    key = bytes(buffer[:data_start])
+    if key not in NPY_HEADERS:
+        stream = io.BytesIO(key)
+        np.lib.format.read_magic(stream)
+        shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(stream)
+        if dtype.hasobject:
+            raise ValueError("an array of Python objects (not loaded)")
+        if len(NPY_HEADERS) < 4096:
+            NPY_HEADERS[key] = shape, fortran_order, dtype
+    else:
+        shape, fortran_order, dtype = NPY_HEADERS[key]
+    count = int(np.prod(shape, dtype=np.int64))
+    if count * dtype.itemsize != len(buffer) - data_start:
+        raise ValueError("an .npy array whose data does not match its header")
+    flat = np.frombuffer(buffer, dtype=dtype, count=count, offset=data_start)
+    return flat.reshape(shape[::-1]).T if fortran_order else flat.reshape(shape)
+
+
+def npy_parts(array):
+    """The `.npy` file of `array` (as np.save writes it) as two buffers: its header, and its data unchanged."""
+    array = np.asarray(array, order="C")     # (not ascontiguousarray: it makes a 0-d array 1-d)
+    if array.dtype.hasobject:
+        raise TypeError("an array of Python objects")
+    head = io.BytesIO()
+    np.lib.format.write_array_header_1_0(head, np.lib.format.header_data_from_array_1_0(array))
+    return head.getvalue(), memoryview(array.reshape(-1).view(np.uint8))
+
+
 def send(fd, header, blobs):
-    parts = []
-    for array in blobs:
-        buffer = io.BytesIO()
-        np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
-        parts.append(struct.pack(">Q", buffer.tell()) + buffer.getvalue())
-    data = json.dumps({**header, "n_blobs": len(blobs)}).encode()
-    payload = struct.pack(">Q", len(data)) + data + b"".join(parts)
-    view = memoryview(payload)
-    while view:
-        view = view[os.write(fd, view):]
+    """One message: an 8-byte length, the JSON header (with the sizes of the arrays), then each array's
+    `.npy` bytes; written with writev, without copying the arrays' data."""
+    parts = [npy_parts(array) for array in blobs]
+    data = json.dumps({**header, "blob_bytes": [len(head) + len(body) for head, body in parts]}).encode()
+    buffers = [memoryview(struct.pack(">Q", len(data)) + data)]
+    buffers += [memoryview(part) for head_and_body in parts for part in head_and_body]
+    while buffers:
+        written = os.writev(fd, buffers[:64])
+        while buffers and written >= buffers[0].nbytes:
+            written -= buffers[0].nbytes
+            buffers.pop(0)
+        if written:
+            buffers[0] = buffers[0][written:]
 
 
 def short_error(exc):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from autograder import course
@@ -163,7 +164,7 @@ def grade_many(root, plan, workers=None, progress=True):
     bar = tqdm(total=total, initial=total - len(todo), desc=f"grading {', '.join(plan)}", unit="notebook",
                disable=not progress)
     workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with ProcessPoolExecutor(max_workers=workers, initializer=_one_blas_thread) as pool:
         futures = {pool.submit(_grade_one, batch, student, secret): batch.assignment for batch, student in todo}
         for future in as_completed(futures):
             student, outcome = future.result()
@@ -172,6 +173,11 @@ def grade_many(root, plan, workers=None, progress=True):
             bar.update()
     bar.close()
     return results, errors
+
+
+def _one_blas_thread():
+    """In each worker: the checks' small matrix products on one BLAS thread, as many workers as cores."""
+    threadpool_limits(limits=1, user_api="blas")
 
 
 def record_in_gradebook(root, plan):

@@ -25,6 +25,12 @@ def is_test(cell):
     return bool(meta.get("grade")) and not meta.get("solution") and cell.cell_type == "code"
 
 
+def is_display(cell):
+    """An instructor cell that only shows something (a plot, a demonstration run): no test depends on it,
+    so the grading engine does not run it again in the grader (it ran in the student's notebook)."""
+    return "display" in cell.get("metadata", {}).get("tags", [])
+
+
 def points(cell):
     return nbgrader_meta(cell).get("points", 0)
 

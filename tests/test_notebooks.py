@@ -1,4 +1,5 @@
 """Source notebooks run clean, release notebooks leak nothing, and release/ is what nbgrader makes."""
+import ast
 import filecmp
 import json
 import re
@@ -9,6 +10,7 @@ import pytest
 
 from autograder import notebook_cells
 from autograder.course import CONFIG
+from autograder.engine.grade import strip_magics
 from autograder.paths import ASSIGNMENTS, RELEASE, REPO, SOURCE, release_notebook, source_notebook
 from autograder.release import generate_release
 from autograder.solutions import load_solution
@@ -98,3 +100,34 @@ def test_blank_release_fails_every_test_cell(assignment, tmp_path):
     passing = [cell for cell, (score, _) in scores.items() if score > 0]
     assert not passing, f"these test cells pass on the blank notebook: {passing}"
     assert error_text(nb, next(iter(scores)))
+
+
+def _bound_and_free_names(source):
+    """(names a cell binds, names it reads without binding them first itself), from its syntax tree."""
+    tree = ast.parse(strip_magics(notebook_cells.strip_solution_markers(source)))
+    bound, read = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (bound if isinstance(node.ctx, (ast.Store, ast.Del)) else read).add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound |= {(alias.asname or alias.name).split(".")[0] for alias in node.names}
+    return bound, read - bound
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_no_test_depends_on_a_display_cell(assignment):
+    """The engine does not re-run "display" cells in the grader: every name that a test cell, or an
+    instructor cell the grader does run, reads must come from a cell that is not a display cell."""
+    cells = [c for c in notebook_cells.read(source_notebook(assignment)).cells if c.cell_type == "code"]
+    names = [_bound_and_free_names(c.source) for c in cells]
+    assert any(notebook_cells.is_display(c) for c in cells)
+    for k, cell in enumerate(cells):
+        assert not (notebook_cells.is_display(cell) and (notebook_cells.is_test(cell) or notebook_cells.is_answer(cell)))
+        if notebook_cells.is_display(cell) or notebook_cells.is_answer(cell):
+            continue
+        for name in sorted(names[k][1]):
+            provider = next((j for j in range(k - 1, -1, -1) if name in names[j][0]), None)
+            assert provider is None or not notebook_cells.is_display(cells[provider]), (
+                f"cell {k} reads {name!r}, last set by the display cell {provider}")

@@ -19,6 +19,7 @@ from autograder.checks.core import (
     call_student,
     compare_array,
     failed,
+    notebook_seconds,
     passed,
     require,
     run_seed,
@@ -48,6 +49,7 @@ INIT_SEED = 0                       # the initial parameters the train check sta
 ACCURACY_THRESHOLD = 0.97           # on the 360 test images: at most 10 mistakes
 INITIAL_LOSS_TOLERANCE = 0.05       # |initial loss - log(10)|: random weights of scale 0.05 move it by ~0.02
 GRADIENT_TOLERANCE = 1e-6           # relative error of a whole-network gradient check
+TIME_LIMIT = 90                     # seconds for the whole notebook on 2 CPU cores
 POOL_PARAM = {"pool_height": 2, "pool_width": 2, "stride": 2}
 
 # ---------------------------------------------------------------------------------------------------
@@ -785,3 +787,11 @@ def check_adam(adam_update):
 def check_train(train):
     seed = run_seed()
     _require(verdict_train(train, digits_data()), seed)
+
+
+def check_run_time(notebook_start):
+    elapsed = notebook_seconds(notebook_start)
+    if elapsed < TIME_LIMIT:
+        return require(passed(f"The whole notebook ran in {elapsed:.0f} s (limit {TIME_LIMIT} s)."))
+    require(failed(f"The whole notebook ran in {elapsed:.0f} s; the limit is {TIME_LIMIT} s on 2 CPU cores. "
+                   f"Make training faster (fewer epochs or a smaller network)."))

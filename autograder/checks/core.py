@@ -5,6 +5,7 @@ import io
 import os
 import secrets
 import sys
+import time
 import warnings
 from dataclasses import dataclass
 
@@ -12,6 +13,7 @@ import numpy as np
 
 SEED_VARIABLE = "CONVBOOK_SEED"
 _run_seed = None
+_sandbox_seconds = 0.0
 
 
 def set_run_seed(seed):
@@ -27,6 +29,21 @@ def run_seed():
         value = os.environ.get(SEED_VARIABLE)
         _run_seed = int(value) if value else secrets.randbits(31)
     return _run_seed
+
+
+def set_sandbox_seconds(seconds):
+    """Record how long the student's cells ran in the grading engine's sandbox before the checks run here."""
+    global _sandbox_seconds
+    _sandbox_seconds = float(seconds)
+
+
+def notebook_seconds(start):
+    """Seconds the notebook has been running, from `start` (a time.perf_counter() reading in its first cell).
+
+    In a kernel that is the time since `start`. Under the grading engine the student's cells ran in the
+    sandbox first and only the checks run here, so the sandbox's time (measured by the engine) is added.
+    """
+    return time.perf_counter() - start + _sandbox_seconds
 
 
 @dataclass(frozen=True)

@@ -4,16 +4,19 @@ The grader walks the *source* notebook in order. Code answer cells become proxie
 define (`RemoteFunction`), instructor cells run here as written in the source, and test cells run here,
 whole (visible and hidden parts), exactly as the source has them: whatever the student did to the test
 cells, the numpy they patched or the exception handler they installed lives in the child, not here.
+Instructor cells tagged "display" (plots, demonstrations no test depends on) ran in the child with the
+student's notebook and are not run again here.
 """
 import ast
 import contextlib
 import hashlib
 import hmac
 import io
+import time
 from dataclasses import asdict, dataclass, field
 
 from autograder import notebook_cells
-from autograder.checks.core import set_run_seed
+from autograder.checks.core import set_run_seed, set_sandbox_seconds
 from autograder.engine.remote import RemoteFunction
 from autograder.engine.rules import refusals
 from autograder.engine.sandbox import Sandbox
@@ -48,6 +51,7 @@ class SubmissionResult:
     flags: list = field(default_factory=list)      # for the instructor: suspected tampering
     seed: int = 0
     isolation: str = ""
+    sandbox_seconds: float = 0.0                   # how long the student's cells ran in the sandbox
 
     @property
     def score(self):
@@ -135,7 +139,10 @@ def grade_submission(assignment, folder, student, secret, course_root, sandbox_m
         sandbox_args["limits"] = limits
     with Sandbox(**sandbox_args) as sandbox:
         result.isolation = sandbox.mode
+        started = time.perf_counter()
         sandbox.run_cells([src for _, src in cells])
+        result.sandbox_seconds = time.perf_counter() - started
+        set_sandbox_seconds(result.sandbox_seconds)   # for checks on the notebook's run time
         set_run_seed(result.seed)
         namespace = {"__name__": "__main__"}
         for cell in source.cells:
@@ -148,6 +155,6 @@ def grade_submission(assignment, folder, student, secret, course_root, sandbox_m
                 passed, output, error = run_in_grader(cell.source, namespace)
                 result.cells.append(CellResult(notebook_cells.grade_id(cell), notebook_cells.points(cell),
                                                passed, output, error))
-            else:
+            elif not notebook_cells.is_display(cell):
                 run_in_grader(cell.source, namespace)  # instructor cells: their errors show in the tests
     return result

@@ -2,6 +2,7 @@
 beside a correct answer (as harmless noise), it costs nothing. Graded by the real engine and sandbox.
 """
 import os
+import time
 from pathlib import Path
 
 import nbformat
@@ -155,6 +156,14 @@ def test_process_killers_at_top_level_cost_only_their_cell(name, tmp_path):
     cells, _ = grade(tmp_path, with_extra_cell(sample_class.submission(A, correct()), ENDINGS[name]),
                      limits=Limits(request_seconds=8))
     assert_full_marks(cells)
+
+
+def test_a_fork_bomb_is_stopped_long_before_the_timeout(tmp_path):
+    started = time.monotonic()
+    cells, _ = grade(tmp_path, with_extra_cell(sample_class.submission(A, correct()), ENDINGS["fork-bomb"]),
+                     limits=Limits(request_seconds=120))
+    assert_full_marks(cells)
+    assert time.monotonic() - started < 60
 
 
 @pytest.mark.parametrize("name", ["os._exit", "infinite-loop", "memory-bomb"])

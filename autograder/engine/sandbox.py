@@ -15,6 +15,7 @@ import fcntl
 import os
 import resource
 import secrets
+import select
 import shlex
 import shutil
 import signal
@@ -32,6 +33,7 @@ from autograder.engine import child as protocol
 SANDBOX_UID_BASE = 61000
 MAX_RESTARTS = 8  # fresh children for one student before the engine gives up
 PIPE_BYTES = 1 << 20  # buffer of the pipes to and from the child
+WATCH_SECONDS = 1.0   # while the child works, how often the grader counts its processes
 CHILD_SCRIPT = Path(protocol.__file__)
 
 
@@ -47,6 +49,10 @@ class Limits:
 
 class SandboxError(Exception):
     """The sandbox itself could not start (not the student's doing): the submission is not graded."""
+
+
+class ForkBomb(Exception):
+    """The child stayed at its process limit."""
 
 
 class ChildDied(Exception):
@@ -129,6 +135,22 @@ def _namespace_command(python, hidden, request_fd, reply_fd, uid):
     return ["unshare", "--mount", "--net", "--pid", "--fork", "--mount-proc", "--kill-child", "sh", "-c", script]
 
 
+def _tasks_of(uid):
+    """Threads of all processes owned by `uid`: what RLIMIT_NPROC counts against the sandbox."""
+    total = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            if entry.stat().st_uid != uid:
+                continue
+            with open(f"/proc/{entry.name}/status") as status:
+                total += next(int(line.split()[1]) for line in status if line.startswith("Threads:"))
+        except (OSError, ValueError, StopIteration):  # the process ended meanwhile
+            continue
+    return total
+
+
 def _pipe():
     """os.pipe() with a 1 MiB buffer where allowed: a parameter array then crosses in one write."""
     read_fd, write_fd = os.pipe()
@@ -167,6 +189,7 @@ class Sandbox:
         self.fatal_calls = {}  # function name -> why a call to it ended the child
         self.proc = None
         self.scratch = None
+        self.uid = None  # the child's own uid, when it has one: its processes are counted
 
     # --- process life --------------------------------------------------------------------------------
     def _start(self):
@@ -175,6 +198,7 @@ class Sandbox:
         self.scratch = tempfile.mkdtemp(prefix="convbook-sandbox-")
         log = open(Path(self.scratch) / "sandbox.log", "w")
         uid = SANDBOX_UID_BASE + os.getpid() % 1000
+        self.uid = uid if self.mode in ("namespaces", "uid") else None
         if self.mode == "namespaces":
             cmd = _namespace_command(self.python, self.hidden, request_r, reply_w, uid)
         else:
@@ -229,6 +253,7 @@ class Sandbox:
         try:
             protocol.send(self._request_w, header, list(blobs))
             while True:
+                self._wait_for_reply(deadline)
                 reply, replies = protocol.receive(self._reply_r, limit=self.limits.reply_bytes, deadline=deadline)
                 if "callback" not in reply:
                     return reply, replies
@@ -237,10 +262,32 @@ class Sandbox:
         except TimeoutError:
             self.close()
             raise ChildDied(f"it ran for more than {self.limits.request_seconds:g} s (an infinite loop?)") from None
+        except ForkBomb:
+            self.close()
+            raise ChildDied(f"it kept starting processes, up to the limit of {self.limits.processes} "
+                            f"(a fork bomb?)") from None
         except (OSError, EOFError, ValueError, KeyError, TypeError, IndexError) as exc:
             reason = self._death_reason() or f"it broke the grading protocol ({type(exc).__name__})"
             self.close()
             raise ChildDied(reason) from exc
+
+    def _wait_for_reply(self, deadline):
+        """Return once the child has written something; TimeoutError past `deadline`. A child that
+        stays at its process limit (a fork bomb) raises ForkBomb after two checks instead of spinning
+        until the deadline."""
+        at_limit = 0
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            if select.select([self._reply_r], [], [], min(left, WATCH_SECONDS))[0]:
+                return
+            if self.uid is not None and _tasks_of(self.uid) >= self.limits.processes:
+                at_limit += 1
+                if at_limit == 2:
+                    raise ForkBomb
+            else:
+                at_limit = 0
 
     def _death_reason(self):
         try:

@@ -153,17 +153,21 @@ ENDINGS = {
 
 @pytest.mark.parametrize("name", ENDINGS)
 def test_process_killers_at_top_level_cost_only_their_cell(name, tmp_path):
-    cells, _ = grade(tmp_path, with_extra_cell(sample_class.submission(A, correct()), ENDINGS[name]),
-                     limits=Limits(request_seconds=8))
+    cells, result = grade(tmp_path, with_extra_cell(sample_class.submission(A, correct()), ENDINGS[name]),
+                          limits=Limits(request_seconds=8))
     assert_full_marks(cells)
+    if name in ("os._exit", "infinite-loop", "fork-bomb"):   # these end the process (the others raise)
+        first_line = ENDINGS[name].splitlines()[0]
+        assert any(first_line in p and "was skipped" in p for p in result.problems), result.problems
 
 
 def test_a_fork_bomb_is_stopped_long_before_the_timeout(tmp_path):
     started = time.monotonic()
-    cells, _ = grade(tmp_path, with_extra_cell(sample_class.submission(A, correct()), ENDINGS["fork-bomb"]),
-                     limits=Limits(request_seconds=120))
+    cells, result = grade(tmp_path, with_extra_cell(sample_class.submission(A, correct()), ENDINGS["fork-bomb"]),
+                          limits=Limits(request_seconds=120))
     assert_full_marks(cells)
     assert time.monotonic() - started < 60
+    assert any("fork bomb" in p for p in result.problems), result.problems
 
 
 @pytest.mark.parametrize("name", ["os._exit", "infinite-loop", "memory-bomb"])

@@ -157,4 +157,19 @@ def grade_submission(assignment, folder, student, secret, course_root, sandbox_m
                                                passed, output, error))
             elif not notebook_cells.is_display(cell):
                 run_in_grader(cell.source, namespace)  # instructor cells: their errors show in the tests
+        result.problems += skipped_cell_notes(cells, sandbox.fatal)
     return result
+
+
+def skipped_cell_notes(cells, fatal):
+    """A sentence for each code cell of the student's that ended or hung the sandbox, and was skipped.
+
+    cells: [(notebook index, source)] as run in the sandbox; fatal: {position in cells: reason}.
+    """
+    notes = []
+    for position, reason in sorted(fatal.items()):
+        index, source = cells[position]
+        first_line = next((line.strip() for line in source.splitlines() if line.strip()), "")
+        notes.append(f"Your code cell {index + 1} (\"{first_line[:60]}\") could not finish and was "
+                     f"skipped: {reason}.")
+    return notes

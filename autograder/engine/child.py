@@ -7,16 +7,19 @@ np.load(allow_pickle=False) would.
 
 Messages, both ways: an 8-byte big-endian length, then a JSON header (with "blob_bytes", the size of
 each array's `.npy` bytes), then those bytes, one array after the other. Arrays are read back by
-`load_npy`: numpy's header parser, no pickle, no object arrays. In the header an array is {"__array__": k} (the k-th blob), a tuple is
-{"__tuple__": [...]}, a dict with string keys is {"__dict__": {...}}, and (grader to child only) one of
-the student's own functions, passed as an argument, is {"__function__": name}, and one of the grader's
-functions is {"__callback__": k}: while a call runs, the child may send {"callback": k, "args", "kwargs"}
-and gets {"ok", "result"} back before the call's own reply.
+`load_npy`: numpy's header parser, no pickle, no object arrays. In the header:
+- an array is {"__array__": k} (the k-th blob), a tuple {"__tuple__": [...]}, a dict with string keys
+  {"__dict__": {...}};
+- (grader to child only) one of the student's own functions, passed as an argument, is
+  {"__function__": name}, and one of the grader's functions is {"__callback__": k}: while a call runs,
+  the child may send {"callback": k, "args", "kwargs"} and gets {"ok", "result"} back before the call's
+  own reply.
 
-On start the child sends {"ready": true}. Requests: {"op": "run", "cells": [source, ...]} -> {"cells": [{"ok", "error", "stdout"}, ...]};
-{"op": "count_lines", "name", "args", "skip"} -> the lines the call ran (see count_lines);
-{"op": "call", "name": ..., "args": [...], "kwargs": {...}} -> {"ok": true, "result": ..., "args_after": [...]} or
-{"ok": false, "error": "..."}.
+On start the child sends {"ready": true}. Requests:
+- {"op": "run", "cells": [source, ...]} -> {"cells": [{"ok", "error", "stdout"}, ...]};
+- {"op": "count_lines", "name", "args", "skip"} -> the lines the call ran (see count_lines);
+- {"op": "call", "name": ..., "args": [...], "kwargs": {...}} -> {"ok": true, "result": ...,
+  "args_after": [...]} or {"ok": false, "error": "..."}.
 """
 import contextlib
 import io
@@ -125,6 +128,8 @@ def receive(fd, limit=1 << 40, deadline=None):
         raise ValueError(f"a message header of {size} bytes (the limit is {limit})")
     header = json.loads(read_exact(fd, size, deadline))
     sizes = [int(n) for n in header.pop("blob_bytes")]
+    if min(sizes, default=0) < 0:
+        raise ValueError("a negative array size")
     if sum(sizes) > limit:
         raise ValueError(f"arrays of {sum(sizes)} bytes in all (the limit is {limit})")
     data = read_exact(fd, sum(sizes), deadline)

@@ -92,20 +92,22 @@ def call_student(fn, *args):
     return result, changed
 
 
-def call_checked(fn, args, names, where, copy_advice, hint=lambda error: ""):
+def call_checked(fn, args, names, where, copy_advice, hint=lambda error: "",
+                 failure=lambda message, diagnosed: failed(message)):
     """Call the student's fn on copies of args: (result, None), or (None, failed Verdict) if it raised or
     modified an input in place.
 
     names: the arguments' names, for the message; copy_advice: what to do instead of changing an input;
-    hint(error text) -> a sentence added after the error the function raised.
+    hint(error text) -> a sentence added after the error the function raised;
+    failure(message, diagnosed) -> the failed Verdict (diagnosed: the message names the mistake).
     """
     try:
         result, changed = call_student(fn, *args)
     except StudentError as exc:
-        return None, failed(f"{where} your function raised {exc}.{hint(str(exc))}")
+        return None, failure(f"{where} your function raised {exc}.{hint(str(exc))}", False)
     if changed:
         which = ", ".join(names[i] for i in changed)
-        return None, failed(f"{where} your function modified its input ({which}) in place; {copy_advice}.")
+        return None, failure(f"{where} your function modified its input ({which}) in place; {copy_advice}.", True)
     return result, None
 
 

@@ -23,6 +23,7 @@ from autograder.checks.conv_forward import FIXED_CASE, diagnose_conv_forward
 from autograder.checks.core import (
     StudentError,
     Verdict,
+    call_checked,
     call_student,
     compare_array,
     explain_pattern,
@@ -155,15 +156,8 @@ def fail(message, diagnosis="", diagnosed=False):
 
 def _call(fn, args, names, where):
     """(result, None) or (None, failed Verdict) for a call of the student's fn on copies of args."""
-    try:
-        result, changed = call_student(fn, *args)
-    except StudentError as exc:
-        return None, fail(f"{where} your function raised {exc}.")
-    if changed:
-        which = ", ".join(names[i] for i in changed)
-        return None, fail(f"{where} your function modified its input ({which}) in place; write into new "
-                          "arrays (np.zeros, np.empty) instead.", diagnosed=True)
-    return result, None
+    return call_checked(fn, args, names, where, "write into new arrays (np.zeros, np.empty) instead",
+                        failure=lambda message, diagnosed: fail(message, diagnosed=diagnosed))
 
 
 def _as_array(value):

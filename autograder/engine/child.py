@@ -121,12 +121,16 @@ def read_exact(fd, n, deadline=None):
     return data
 
 
-def receive(fd, limit=1 << 40, deadline=None):
-    """(header, arrays) of one message; ValueError if its header or its arrays exceed `limit` bytes."""
+def receive(fd, limit=1 << 40, deadline=None, header_limit=None):
+    """(header, arrays) of one message; ValueError if its JSON header exceeds `header_limit` bytes
+    (default: `limit`), its arrays exceed `limit` bytes in all, or it is not a message at all."""
+    header_limit = limit if header_limit is None else header_limit
     size = struct.unpack(">Q", read_exact(fd, 8, deadline))[0]
-    if size > limit:
-        raise ValueError(f"a message header of {size} bytes (the limit is {limit})")
+    if size > header_limit:
+        raise ValueError(f"a message header of {size} bytes (the limit is {header_limit})")
     header = json.loads(read_exact(fd, size, deadline))
+    if not isinstance(header, dict) or not isinstance(header.get("blob_bytes"), list):
+        raise ValueError("a message header that is not an object with the arrays' sizes")
     sizes = [int(n) for n in header.pop("blob_bytes")]
     if min(sizes, default=0) < 0:
         raise ValueError("a negative array size")

@@ -1,20 +1,27 @@
 """A child process that runs one student's code, fenced in, and answers function calls.
 
-Isolation, strongest first (see `isolation()`):
+Isolation, strongest first (see `isolation()`; $CONVBOOK_SANDBOX_MODE may ask for a weaker one):
 - "namespaces": as root with util-linux's `unshare` and `setpriv`: private mount, PID and network
-  namespaces (no network at all), an empty tmpfs over every hidden path (the course directory with its
-  gradebook and other students' folders, the hidden solutions and tests), a private /tmp, and the code
-  runs under an unprivileged uid of its own (no capabilities, no new privileges).
-- "uid": as root where namespaces are not allowed (a container, e.g. Gradescope's): the unprivileged uid
-  only; whoever starts the engine makes the hidden paths unreadable to it (`run_autograder` does).
+  namespaces (no network at all), and a root of its own built from an allow-list (`view_paths`): the
+  system's programs and libraries, the interpreter's prefix, its venv and the convbook package, all
+  read-only; a size-bounded tmpfs as /tmp (also HOME) and /dev/shm, discarded with the namespace. Nothing
+  else of the host or the checkout exists for the child, whatever folders are there. The code runs
+  under an unprivileged uid of its own (no capabilities, no new privileges).
+- "uid": as root where namespaces are not allowed (a container, e.g. Gradescope's): a fresh unprivileged
+  uid per submission, a private 0700 scratch directory as working directory and HOME; whoever starts the
+  engine makes the hidden paths unreadable to it (`run_autograder` does). The child can still read what
+  is world-readable on the host and write to world-writable folders: after the submission every process
+  of its uid is killed (until none is left) and every file it owns there is deleted.
 - "limits": elsewhere, a scratch directory as working directory and a scrubbed environment.
-Both get resource limits (address space, CPU seconds, file size, processes) and a wall-clock timeout on
-every request; a child that misbehaves is killed with its whole process group (and PID namespace).
+All get resource limits (address space, CPU seconds, file size, processes), a wall-clock timeout on
+every request and a wall-clock budget for the whole submission; replies and the grader's own functions
+the child calls back are bounded in size and time. A child that misbehaves is killed with its whole
+process group (and PID namespace, and uid).
 """
+import contextlib
 import fcntl
 import os
 import resource
-import secrets
 import select
 import shlex
 import shutil
@@ -22,19 +29,32 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from autograder.engine import child as protocol
 
-# Each grading process gives its children a uid of their own, with no home, files or privileges: the
-# process limit then binds one student's fork bomb without starving the sandboxes running beside it.
+# Each sandbox gets a uid of its own, with no home, files or privileges, never shared with a sandbox
+# running beside it nor with the previous submission of the same worker (see `_fresh_uid`): the process
+# limit then binds one student's fork bomb alone, and whatever a student left running or lying around
+# belongs to a uid that is swept before the next student starts.
 SANDBOX_UID_BASE = 61000
+UIDS_PER_PROCESS = 64
+MODE_VARIABLE = "CONVBOOK_SANDBOX_MODE"
+MODES = ("namespaces", "uid", "limits")   # strongest first
 MAX_RESTARTS = 8  # fresh children for one student before the engine gives up
 PIPE_BYTES = 1 << 20  # buffer of the pipes to and from the child
 WATCH_SECONDS = 1.0   # while the child works, how often the grader counts its processes
 CHILD_SCRIPT = Path(protocol.__file__)
+MAX_ERROR_CHARS = 2000  # characters of an error message from the child (or about its arguments)
+# What the child's root holds besides the interpreter, its venv and convbook (only those that exist).
+SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
+                "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d")
+DEVICES = ("null", "zero", "full", "random", "urandom")
+# World-writable folders a child in "uid" mode can leave files in (swept after each submission).
+SHARED_WRITABLE = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/dev/mqueue")
 
 
 @dataclass(frozen=True)
@@ -42,9 +62,14 @@ class Limits:
     memory_bytes: int = 3 << 30       # address space of the child
     cpu_seconds: int = 600            # CPU time of the child over its whole life
     file_bytes: int = 64 << 20        # largest file it may write
+    scratch_bytes: int = 256 << 20    # its private /tmp (namespaces mode)
     processes: int = 16               # processes and threads of the sandbox uid (a fork bomb stops there)
     request_seconds: float = 60.0     # wall clock for one request (running the cells, or one call)
-    reply_bytes: int = 512 << 20      # largest reply the grader accepts
+    submission_seconds: float = 600.0  # wall clock for the whole submission, checks included
+    header_bytes: int = 4 << 20       # largest JSON header of one message from the child
+    reply_bytes: int = 64 << 20       # largest arrays of one message from the child, in all
+    callback_bytes: int = 8 << 20     # largest arrays the child may pass to one of the grader's functions
+    callback_seconds: float = 10.0    # wall clock for one call of a grader's function
 
 
 class SandboxError(Exception):
@@ -59,13 +84,36 @@ class ChildDied(Exception):
     """The child ended, timed out or broke the protocol; the message says which, for the student."""
 
 
-def isolation():
-    """The strongest isolation this process can build: "namespaces", "uid" or "limits"."""
+class OutOfTime(ChildDied):
+    """The submission used up its wall-clock budget: nothing more of it runs."""
+
+
+class CallbackTimeout(Exception):
+    """One of the grader's functions, called back by the child, ran past its time."""
+
+
+def isolation() -> str:
+    """The isolation to use: the strongest this process can build ("namespaces", "uid" or "limits"), or
+    a weaker one if $CONVBOOK_SANDBOX_MODE asks for it (never a stronger one)."""
     if os.geteuid() != 0 or not shutil.which("setpriv"):
-        return "limits"
-    probe = subprocess.run(["unshare", "--mount", "--net", "--pid", "--fork", "--mount-proc", "true"],
-                           capture_output=True) if shutil.which("unshare") else None
-    return "namespaces" if probe is not None and probe.returncode == 0 else "uid"
+        best = "limits"
+    else:
+        probe = subprocess.run(["unshare", "--mount", "--net", "--pid", "--fork", "--mount-proc", "true"],
+                               capture_output=True) if shutil.which("unshare") else None
+        best = "namespaces" if probe is not None and probe.returncode == 0 else "uid"
+    wanted = os.environ.get(MODE_VARIABLE, "")
+    return wanted if wanted in MODES and MODES.index(wanted) >= MODES.index(best) else best
+
+
+_uids_used = 0
+
+
+def _fresh_uid() -> int:
+    """A uid no other live grading process hands out (its pid picks the block) and not the one of this
+    process's previous sandboxes (a counter walks the block; each uid is swept clean before reuse)."""
+    global _uids_used
+    _uids_used += 1
+    return SANDBOX_UID_BASE + os.getpid() * UIDS_PER_PROCESS + _uids_used % UIDS_PER_PROCESS
 
 
 def _set_limits(limits):
@@ -93,46 +141,121 @@ def _child_env():
     }
 
 
-def _kept_under_tmp(python):
-    """Folders under /tmp that the child needs (the interpreter, its venv, this project for convbook).
+def student_package() -> Path:
+    """The convbook package folder (what students import), found without importing it."""
+    import importlib.util
 
-    The child gets a private /tmp; these are carried over into it. Nested ones are covered by their parent.
-    """
-    candidates = {Path(python).absolute().parent.parent, Path(python).resolve().parent.parent,
-                  Path(sys.base_prefix).resolve(), CHILD_SCRIPT.resolve().parents[2]}
-    under = sorted(p for p in candidates if Path("/tmp") in p.parents)
-    return [p for p in under if not any(q in p.parents for q in under)]
+    return Path(importlib.util.find_spec("convbook").submodule_search_locations[0]).resolve()
 
 
-def _namespace_command(python, hidden, request_fd, reply_fd, uid):
-    """unshare + a root shell that hides paths and drops to the sandbox uid before running the child."""
-    staging = f"/dev/shm/convbook-child-{secrets.token_hex(8)}.py"  # one per sandbox: several start at once
+def view_paths(python: str) -> list[Path]:
+    """Everything of the host the child sees (read-only), in namespaces mode: the system's programs and
+    libraries, the interpreter's prefix, its venv (if `python` is in one) and the convbook package.
+    Paths inside another one of the list are left out (the outer one carries them)."""
+    interpreter = Path(python).absolute()
+    paths = {Path(p) for p in SYSTEM_PATHS if os.path.lexists(p)}
+    paths |= {interpreter.resolve().parent.parent, student_package()}
+    if (interpreter.parent.parent / "pyvenv.cfg").is_file():
+        paths.add(interpreter.parent.parent)
+    return sorted(p for p in paths if not any(q in p.parents for q in paths if not q.is_symlink()))
+
+
+def _tool(name):
+    """The absolute path of a system program (sbin included, whatever $PATH says)."""
+    return shutil.which(name, path="/usr/sbin:/usr/bin:/sbin:/bin") or name
+
+
+def _namespace_command(python, root, request_fd, reply_fd, uid, limits):
+    """unshare + a root shell that builds the child's own root in `root` (an empty directory) from the
+    allow-list, then chroots into it and drops to the sandbox uid before running the child."""
     q = shlex.quote
-    hide = "".join(f"mount -t tmpfs -o size=4k,mode=0755 convbook-hidden {q(str(p))}\n"
-                   for p in hidden if Path(p).is_dir())
-    hide += "".join(f"mount --bind /dev/null {q(str(p))}\n" for p in hidden if Path(p).is_file())
-    # what the child needs from under /tmp goes around the private /tmp (with the hiding mounts inside it)
-    kept = _kept_under_tmp(python)
-    park = "".join(f"mkdir -p /mnt/convbook-kept/{i}\nmount --rbind {q(str(p))} /mnt/convbook-kept/{i}\n"
-                   for i, p in enumerate(kept))
-    unpark = "".join(f"mkdir -p {q(str(p))}\nmount --rbind /mnt/convbook-kept/{i} {q(str(p))}\n"
-                     for i, p in enumerate(kept))
-    script = (
-        "set -e\n"
-        "mount --make-rprivate /\n"
-        f"cp {q(str(CHILD_SCRIPT))} {staging}\n"
-        + hide +  # before the private /tmp, which would hide paths under /tmp from the mounts
-        ("mount -t tmpfs -o size=1m,mode=0700 convbook-park /mnt\n" + park if kept else "") +
-        "mount -t tmpfs -o size=256m,mode=1777 convbook-tmp /tmp\n"
-        + unpark +
-        f"mv {staging} /tmp/child.py\n"
-        "chmod 0644 /tmp/child.py\n"
-        "mount -t tmpfs -o size=16m,mode=1777 convbook-shm /dev/shm\n"
-        "cd /tmp\n"
-        f"exec setpriv --reuid={uid} --regid={uid} --clear-groups --no-new-privs --inh-caps=-all --bounding-set=-all "
-        f"{q(python)} -I /tmp/child.py {request_fd} {reply_fd}\n"
-    )
-    return ["unshare", "--mount", "--net", "--pid", "--fork", "--mount-proc", "--kill-child", "sh", "-c", script]
+    lines = ["set -e", "mount --make-rprivate /", f"R={q(str(root))}",
+             'mount -t tmpfs -o size=4m,mode=0755 convbook-root "$R"']
+    for path in view_paths(python):
+        inside = '"$R"' + q(str(path))
+        lines.append(f"mkdir -p \"$(dirname {inside})\"")
+        if path.is_symlink():
+            lines.append(f"ln -s {q(os.readlink(path))} {inside}")
+            continue
+        lines.append(f"mkdir -p {inside}" if path.is_dir() else f"touch {inside}")
+        lines.append(f"mount --rbind {q(str(path))} {inside}")
+        lines.append(f"mount -o remount,bind,ro {inside}")
+    lines += ['mkdir "$R/tmp" "$R/proc" "$R/dev" "$R/dev/shm"',
+              f'mount -t tmpfs -o size={limits.scratch_bytes},mode=1777 convbook-scratch "$R/tmp"',
+              'mount -t tmpfs -o size=16m,mode=1777 convbook-shm "$R/dev/shm"',
+              'mount -t proc proc "$R/proc"',
+              'ln -s /proc/self/fd "$R/dev/fd"']
+    for device in DEVICES:
+        lines += [f'touch "$R/dev/{device}"', f'mount --bind /dev/{device} "$R/dev/{device}"']
+    lines += [f'cp {q(str(CHILD_SCRIPT))} "$R/tmp/child.py"', 'chmod 0644 "$R/tmp/child.py"',
+              'mount -o remount,ro "$R"',
+              f'exec {q(_tool("chroot"))} "$R" {q(_tool("setpriv"))} --reuid={uid} --regid={uid} --clear-groups '
+              f'--no-new-privs --inh-caps=-all --bounding-set=-all {q(_tool("env"))} -C /tmp '
+              f'{q(str(Path(python).absolute()))} -I /tmp/child.py {request_fd} {reply_fd}']
+    return ["unshare", "--mount", "--net", "--pid", "--fork", "--mount-proc", "--kill-child",
+            "sh", "-c", "\n".join(lines) + "\n"]
+
+
+def _processes_of(uid):
+    """Pids of the live (not zombie) processes whose real, effective or saved uid is `uid`."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/status") as status:
+                fields = dict(line.split(":", 1) for line in status if ":" in line)
+        except OSError:  # the process ended meanwhile
+            continue
+        if fields.get("State", "").strip().startswith(("Z", "X")):
+            continue
+        if str(uid) in fields.get("Uid", "").split()[:3]:
+            found.append(int(entry.name))
+    return found
+
+
+def end_processes_of(uid: int, rounds: int = 200) -> bool:
+    """Kill every process of `uid`, detached ones included, until none is left; True if none is.
+
+    A helper process takes the uid and sends SIGKILL to every process it may signal (kill(-1)): that is
+    exactly the processes of the uid, whatever their session, group or parent, and none can refuse it.
+    """
+    for _ in range(rounds):
+        if not _processes_of(uid):
+            return True
+        pid = os.fork()
+        if pid == 0:  # the helper: never returns
+            try:
+                os.setgroups([])
+                os.setgid(uid)
+                os.setuid(uid)
+                os.kill(-1, signal.SIGKILL)
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        time.sleep(0.01)
+    return not _processes_of(uid)
+
+
+def remove_files_of(uid: int, folders=SHARED_WRITABLE) -> int:
+    """Delete whatever `uid` owns under the world-writable `folders` (links are not followed); the count."""
+    removed = 0
+    for folder in folders:
+        for top, dirs, files in os.walk(folder):
+            for name in list(dirs) + files:
+                path = os.path.join(top, name)
+                try:
+                    if os.lstat(path).st_uid != uid:
+                        continue
+                    if name in dirs and not os.path.islink(path):
+                        dirs.remove(name)
+                        shutil.rmtree(path, ignore_errors=True)
+                    else:
+                        os.unlink(path)
+                    removed += 1
+                except OSError:
+                    continue
+    return removed
 
 
 def _tasks_of(uid):
@@ -161,23 +284,69 @@ def _pipe():
     return read_fd, write_fd
 
 
-def _run_callback(callbacks, request, blobs):
-    """Run the grader function the child asked for (on plain data); the reply for the child."""
-    fn = callbacks[request["callback"]]
+@contextlib.contextmanager
+def _time_limit(seconds):
+    """Raise CallbackTimeout in this (main) thread after `seconds`; elsewhere no limit can be set."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum, frame):
+        raise CallbackTimeout
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.001))
     try:
-        result = fn(*protocol.decode(request["args"], blobs), **protocol.decode(request["kwargs"], blobs))
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _run_callback(callbacks, request, blobs, limits, deadline):
+    """Run the grader function the child asked for (on plain data, within the limits); the reply for it."""
+    fn = callbacks[request["callback"]]
+    size = sum(blob.nbytes for blob in blobs)
+    if size > limits.callback_bytes:
+        return {"ok": False, "error": f"the arguments hold {size} bytes of arrays; the limit is "
+                                      f"{limits.callback_bytes}"}, []
+    seconds = min(limits.callback_seconds, deadline - time.monotonic())
+    try:
+        with _time_limit(seconds):
+            result = fn(*protocol.decode(request["args"], blobs), **protocol.decode(request["kwargs"], blobs))
         out = []
         return {"ok": True, "result": protocol.encode(result, out)}, out
+    except CallbackTimeout:
+        return {"ok": False, "error": f"it ran for more than {seconds:.3g} s on your arguments"}, []
     except Exception as exc:  # the student's code called it with arguments it cannot take
-        return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}, []
+        return {"ok": False, "error": capped(f"{type(exc).__name__}: {exc}")}, []
+
+
+def capped(text, limit=MAX_ERROR_CHARS):
+    """`text` as a string of at most `limit` characters (what the child sends is not trusted to be short)."""
+    text = text if isinstance(text, str) else repr(text)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text) - limit} more characters)"
+
+
+def _checked_cell(reply):
+    """The one cell result of a "run" reply, checked and capped; ValueError if it is malformed."""
+    cells = reply.get("cells")
+    if not (isinstance(cells, list) and len(cells) == 1 and isinstance(cells[0], dict)
+            and isinstance(cells[0].get("ok"), bool)):
+        raise ValueError("a malformed reply to running a cell")
+    cell = cells[0]
+    return {"ok": cell["ok"], "error": None if cell["ok"] else capped(cell.get("error")),
+            "stdout": capped(cell.get("stdout") or "", protocol.MAX_OUTPUT)}
 
 
 class Sandbox:
     """One student's code in a child process.
 
-    sandbox = Sandbox(hidden=[course_dir, ...]); sandbox.run_cells([...]); sandbox.call("f", args)
+    sandbox = Sandbox(limits=...); sandbox.run_cells([...]); sandbox.call("f", args)
     If the child dies (os._exit, a timeout, a memory bomb), the next request starts a fresh one and
-    runs the same cells again first, so that one exercise's crash costs only that exercise.
+    runs the same cells again first, so that one exercise's crash costs only that exercise. Once the
+    submission's budget (limits.submission_seconds, from run_cells) is spent, every request fails.
+    hidden: paths the caller keeps from the child in "uid" mode (namespaces mode sees only `view_paths`).
     """
 
     def __init__(self, hidden=(), limits=Limits(), python=sys.executable, mode=None):
@@ -189,7 +358,10 @@ class Sandbox:
         self.fatal_calls = {}  # function name -> why a call to it ended the child
         self.proc = None
         self.scratch = None
-        self.uid = None  # the child's own uid, when it has one: its processes are counted
+        # the child's own uid, when it has one: its processes are counted, and killed at the end
+        self.uid = _fresh_uid() if self.mode in ("namespaces", "uid") else None
+        self.budget_deadline = None   # monotonic time when the submission's budget runs out
+        self.out_of_time = False
 
     # --- process life --------------------------------------------------------------------------------
     def _start(self):
@@ -197,36 +369,42 @@ class Sandbox:
         self._reply_r, reply_w = _pipe()
         self.scratch = tempfile.mkdtemp(prefix="convbook-sandbox-")
         log = open(Path(self.scratch) / "sandbox.log", "w")
-        uid = SANDBOX_UID_BASE + os.getpid() % 1000
-        self.uid = uid if self.mode in ("namespaces", "uid") else None
+        uid = self.uid
+        env = _child_env()
         if self.mode == "namespaces":
-            cmd = _namespace_command(self.python, self.hidden, request_r, reply_w, uid)
+            root = Path(self.scratch) / "root"
+            root.mkdir()
+            cmd = _namespace_command(self.python, root, request_r, reply_w, uid, self.limits)
         else:
-            shutil.copy(CHILD_SCRIPT, Path(self.scratch) / "child.py")
-            os.chmod(Path(self.scratch) / "child.py", 0o644)  # the source may be unreadable to others
+            work = Path(self.scratch) / "work"
+            work.mkdir(mode=0o700)
+            shutil.copy(CHILD_SCRIPT, work / "child.py")
+            os.chmod(work / "child.py", 0o644)  # the source may be unreadable to others
             cmd = [self.python, "-I", "child.py", str(request_r), str(reply_w)]
             if self.mode == "uid":  # e.g. in a container: the caller makes the hidden paths unreadable
-                os.chown(self.scratch, uid, uid)
+                os.chmod(self.scratch, 0o711)  # its work folder is reachable, the log beside it is not
+                os.chown(work, uid, uid)
                 cmd = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs",
                        "--inh-caps=-all", "--bounding-set=-all", *cmd]
-        env = _child_env()
-        if self.mode != "namespaces":
-            env.update(HOME=self.scratch, MPLCONFIGDIR=str(Path(self.scratch) / "mpl"))
+            env.update(HOME=str(work), MPLCONFIGDIR=str(work / "mpl"))
         self.proc = subprocess.Popen(
-            cmd, cwd=self.scratch, env=env, pass_fds=(request_r, reply_w), stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,
+            cmd, cwd=self.scratch if self.mode == "namespaces" else work, env=env, pass_fds=(request_r, reply_w),
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,
             preexec_fn=_set_limits(self.limits))
         os.close(request_r)
         os.close(reply_w)
         log.close()
         try:  # the child says hello once it runs; if it cannot start, that is the engine's fault
-            protocol.receive(self._reply_r, deadline=time.monotonic() + self.limits.request_seconds)
+            protocol.receive(self._reply_r, limit=self.limits.header_bytes,
+                             deadline=time.monotonic() + self.limits.request_seconds)
         except (OSError, EOFError, ValueError, TimeoutError) as exc:
             detail = (Path(self.scratch) / "sandbox.log").read_text()[-2000:]
             self.close()
             raise SandboxError(f"the sandbox did not start ({type(exc).__name__}): {detail}") from exc
 
     def close(self):
+        """End the child and everything it started (its group, its PID namespace, every process of its
+        uid), then delete its scratch directory and, in "uid" mode, whatever its uid left elsewhere."""
         if self.proc is not None:
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
@@ -236,6 +414,10 @@ class Sandbox:
             for fd in (self._request_w, self._reply_r):
                 os.close(fd)
             self.proc = None
+        if self.uid is not None and os.geteuid() == 0:
+            end_processes_of(self.uid)
+            if self.mode == "uid":
+                remove_files_of(self.uid)
         if self.scratch:
             shutil.rmtree(self.scratch, ignore_errors=True)
             self.scratch = None
@@ -249,27 +431,43 @@ class Sandbox:
     # --- requests -----------------------------------------------------------------------------------
     def _request(self, header, blobs=(), callbacks=()):
         """Send one request and return the child's reply, running the grader functions it calls back."""
-        deadline = time.monotonic() + self.limits.request_seconds
+        now = time.monotonic()
+        if self.budget_deadline is not None and now >= self.budget_deadline:
+            self.out_of_time = True
+            raise OutOfTime(self._budget_message())
+        deadline = now + self.limits.request_seconds
+        by_budget = self.budget_deadline is not None and self.budget_deadline < deadline
+        deadline = min(deadline, self.budget_deadline) if by_budget else deadline
         try:
             protocol.send(self._request_w, header, list(blobs))
             while True:
                 self._wait_for_reply(deadline)
-                reply, replies = protocol.receive(self._reply_r, limit=self.limits.reply_bytes, deadline=deadline)
+                reply, replies = protocol.receive(self._reply_r, limit=self.limits.reply_bytes,
+                                                  deadline=deadline, header_limit=self.limits.header_bytes)
+                if not isinstance(reply, dict):
+                    raise ValueError("a reply that is not a JSON object")
                 if "callback" not in reply:
                     return reply, replies
-                answer, answer_blobs = _run_callback(callbacks, reply, replies)
+                answer, answer_blobs = _run_callback(callbacks, reply, replies, self.limits, deadline)
                 protocol.send(self._request_w, answer, answer_blobs)
         except TimeoutError:
             self.close()
+            if by_budget:
+                self.out_of_time = True
+                raise OutOfTime(self._budget_message()) from None
             raise ChildDied(f"it ran for more than {self.limits.request_seconds:g} s (an infinite loop?)") from None
         except ForkBomb:
             self.close()
             raise ChildDied(f"it kept starting processes, up to the limit of {self.limits.processes} "
                             f"(a fork bomb?)") from None
-        except (OSError, EOFError, ValueError, KeyError, TypeError, IndexError) as exc:
+        except (OSError, EOFError, ValueError, KeyError, TypeError, IndexError, RecursionError) as exc:
             reason = self._death_reason() or f"it broke the grading protocol ({type(exc).__name__})"
             self.close()
             raise ChildDied(reason) from exc
+
+    def _budget_message(self):
+        return (f"the whole submission may run for {self.limits.submission_seconds:g} s, and that time was "
+                f"used up; what was left is scored 0")
 
     def _wait_for_reply(self, deadline):
         """Return once the child has written something; TimeoutError past `deadline`. A child that
@@ -305,6 +503,8 @@ class Sandbox:
     def _ensure_started(self):
         """Start the child if needed and run the cells, skipping those that ended an earlier child."""
         while self.proc is None:
+            if self.out_of_time:
+                raise OutOfTime(self._budget_message())
             if self.restarts > MAX_RESTARTS:
                 raise ChildDied(f"your code ended the grading process {self.restarts} times; grading stopped")
             self.restarts += 1
@@ -314,23 +514,33 @@ class Sandbox:
                     continue
                 try:
                     header, _ = self._request({"op": "run", "cells": [source]})
+                    self.cell_results[index] = _checked_cell(header)
+                except ValueError:  # a well-formed message that is not a cell's result: forged
+                    self.close()
+                    self.fatal[index] = "it broke the grading protocol (a malformed reply)"
+                    break
                 except ChildDied as exc:
                     self.fatal[index] = str(exc)
                     break
-                self.cell_results[index] = header["cells"][0]
         for index, reason in self.fatal.items():
             self.cell_results[index] = {"ok": False, "error": f"this cell was skipped: {reason}", "stdout": ""}
 
     def run_cells(self, cells):
         """Run the student's code cells in order; returns [{"ok", "error", "stdout"}] per cell.
 
-        A cell that ends the child (os._exit, a timeout, a memory bomb) is skipped from then on.
+        A cell that ends the child (os._exit, a timeout, a memory bomb) is skipped from then on; cells
+        not run when the budget ran out, or when the child kept dying, are None. The submission's
+        wall-clock budget starts here.
         """
         self.cells = list(cells)
         self.cell_results = [None] * len(self.cells)
         self.fatal = {}
         self.restarts = 0
-        self._ensure_started()
+        self.budget_deadline = time.monotonic() + self.limits.submission_seconds
+        try:
+            self._ensure_started()
+        except ChildDied:  # out of time or restarts: the calls that follow fail with the same reason
+            pass
         return self.cell_results
 
     def count_lines(self, name, args, skip=()):
@@ -346,7 +556,8 @@ class Sandbox:
         """Call the student's function `name` on `args` and `kwargs` in the child.
 
         Returns the reply: {"ok": True, "result", "args_after", "stdout"} or {"ok": False, "error"}.
-        Raises ChildDied if the call ended the child (the next call starts a fresh one).
+        Raises ChildDied if the call ended the child (the next call starts a fresh one) or its reply
+        was malformed.
         """
         if name in self.fatal_calls:
             return {"ok": False, "error": f"{name} is not called again: an earlier call ended the process "
@@ -357,11 +568,22 @@ class Sandbox:
                  "kwargs": protocol.encode(dict(kwargs or {}), blobs, callbacks)}
         try:
             header, replies = self._request({"op": "call", "name": name, **trees}, blobs, callbacks)
+            return self._checked_call_reply(header, replies)
         except ChildDied as exc:
             self.fatal_calls[name] = str(exc)
             raise
-        if header.get("ok"):
-            header["result"] = protocol.decode(header["result"], replies)
-            if header.get("args_after") is not None:
-                header["args_after"] = protocol.decode(header["args_after"], replies)
-        return header
+
+    def _checked_call_reply(self, header, replies):
+        """The reply to a call with its values decoded and its texts capped; ChildDied if malformed."""
+        try:
+            if not isinstance(header.get("ok"), bool):
+                raise ValueError("no verdict")
+            checked = {"ok": header["ok"], "stdout": capped(header.get("stdout") or "", protocol.MAX_OUTPUT)}
+            if not header["ok"]:
+                return {**checked, "error": capped(header.get("error"))}
+            after = header.get("args_after")
+            return {**checked, "result": protocol.decode(header["result"], replies),
+                    "args_after": None if after is None else protocol.decode(after, replies)}
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError) as exc:
+            self.close()
+            raise ChildDied("it broke the grading protocol (a malformed reply)") from exc

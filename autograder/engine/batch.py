@@ -7,12 +7,16 @@
    <course>/.convbook/staged/, and `nbgrader autograde` records the engine's verdicts in the gradebook.
    No kernel runs there; manual grades already in the gradebook are kept by nbgrader.
 """
+import copy
+import glob
 import hashlib
 import json
 import os
 import secrets
 import shutil
+import uuid
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,14 +24,16 @@ import nbformat
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from autograder import course
-from autograder.engine.grade import SubmissionResult, grade_submission
+from autograder import course, notebook_cells
+from autograder.engine.grade import CellResult, SubmissionResult, grade_submission
 from autograder.engine.nbgrader_bridge import RESULTS_VARIABLE, results_path
-from autograder.engine.submission import read_submission
+from autograder.engine.sandbox import MAX_ERROR_CHARS
+from autograder.engine.submission import MAX_NOTEBOOK_BYTES, read_file, read_submission, submitted_files
 from autograder.paths import release_notebook, source_notebook
 
 ENGINE_DIR = ".convbook"
 STAGED_VARIABLE = "CONVBOOK_ENGINE_STAGED"
+MAX_RESULT_BYTES = 2 << 20   # one student's results file
 
 
 @dataclass
@@ -77,13 +83,20 @@ def grader_digest():
 
 
 def fingerprint(folder, assignment):
-    """What the result depends on: the submitted files, the source notebook and the grader's code."""
+    """What the result depends on: the submitted files, the source notebook and the grader's code.
+
+    Only regular files are read (as `submission.read_file` reads them); other entries count by name.
+    """
     digest = hashlib.sha256(grader_digest().encode())
     digest.update(source_notebook(assignment).read_bytes())
-    for path in sorted(Path(folder).rglob("*")) if Path(folder).is_dir() else []:
-        if path.is_file():
-            digest.update(str(path.relative_to(folder)).encode())
-            digest.update(path.read_bytes())
+    files, refused = submitted_files(folder)
+    for relative in sorted(files):
+        digest.update(relative.encode("utf-8", "surrogateescape"))
+        try:
+            digest.update(read_file(folder, relative, MAX_NOTEBOOK_BYTES))
+        except (OSError, ValueError):
+            digest.update(repr(files[relative].st_size).encode())
+    digest.update("\n".join(refused).encode("utf-8", "surrogateescape"))
     return digest.hexdigest()
 
 
@@ -93,14 +106,37 @@ def _grade_one(batch, student, secret):
     try:
         result = grade_submission(batch.assignment, folder, student, secret, batch.root)
     except Exception as exc:  # an engine fault: report it, save nothing, so the next run retries
-        return student, f"{type(exc).__name__}: {exc}"
-    data = {**result.to_json(), "fingerprint": fingerprint(folder, batch.assignment)}
+        return student, f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
+    save_result(batch, student, result)
+    return student, result
+
+
+def save_result(batch, student, result):
+    """Write `result` atomically, with the submission's fingerprint; within MAX_RESULT_BYTES (if the
+    outputs would make it larger, they are dropped with a note)."""
+    data = {**result.to_json(), "fingerprint": fingerprint(batch.submission_folder(student), batch.assignment)}
+    text = json.dumps(data, indent=1)
+    if len(text) > MAX_RESULT_BYTES:
+        for cell in data["cells"]:
+            cell["output"], cell["error"] = "", cell["error"][:200]
+        data["problems"] = [p[:500] for p in data["problems"][:20]] + [
+            "Your results were too long to keep whole: outputs were dropped."]
+        data["flags"] = [f[:500] for f in data["flags"][:50]]
+        text = json.dumps(data, indent=1)
     path = results_path(batch.results_dir, batch.assignment, student)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
+    tmp.write_text(text)
     os.replace(tmp, path)
-    return student, result
+
+
+def not_graded(batch, student, why):
+    """The result of a student whose grading could not finish (0 for every test cell, with why)."""
+    source = notebook_cells.read(source_notebook(batch.assignment))
+    result = SubmissionResult(student, batch.assignment, problems=[why])
+    result.cells = [CellResult(notebook_cells.grade_id(c), notebook_cells.points(c), False, error=f"NotGraded: {why}")
+                    for c in source.cells if notebook_cells.is_test(c)]
+    return result
 
 
 def load_result(batch, student):
@@ -116,17 +152,51 @@ def load_result(batch, student):
 
 
 def stage(batch, student):
-    """The notebook nbgrader will record: the student's own, normalized, or the release if unreadable."""
+    """The notebook nbgrader will record: the student's own, normalized, or the release if unreadable;
+    its nbgrader metadata is the release's (see `with_release_metadata`)."""
     folder = batch.staged_dir / student / batch.assignment
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
-    submission = read_submission(batch.submission_folder(student), batch.assignment)
-    nb = submission.nb if submission.nb is not None else nbformat.read(str(release_notebook(batch.assignment)), 4)
+    submitted = batch.submission_folder(student)
+    submission = read_submission(submitted, batch.assignment)
+    release = nbformat.read(str(release_notebook(batch.assignment)), 4)
+    nb = with_release_metadata(submission.nb, release) if submission.nb is not None else release
     nbformat.write(nb, str(folder / f"{batch.assignment}.ipynb"))
-    timestamp = batch.submission_folder(student) / "timestamp.txt"
-    if timestamp.is_file():
-        shutil.copy(timestamp, folder / "timestamp.txt")
+    try:
+        (folder / "timestamp.txt").write_bytes(read_file(submitted, "timestamp.txt", 1024))
+    except (OSError, ValueError):
+        pass
+
+
+def with_release_metadata(nb, release):
+    """`nb` with the nbgrader metadata of the release on its cells, so that nbgrader can always record it.
+
+    A cell keeps nbgrader metadata only if its grade_id is one of the release's (first occurrence, same
+    cell type), and then gets the release's own (points included); every release cell the notebook lost
+    is put back after the one before it. Forged, duplicated or malformed grade cells so count for nothing
+    (the engine grades from the source notebook and flags them for the instructor).
+    """
+    graded = {notebook_cells.grade_id(c): c for c in release.cells if "nbgrader" in c.metadata}
+    kept = set()
+    for cell in nb.cells:
+        gid = notebook_cells.grade_id(cell)
+        cell.metadata.pop("nbgrader", None)
+        if gid in graded and gid not in kept and cell.cell_type == graded[gid].cell_type:
+            cell.metadata["nbgrader"] = copy.deepcopy(graded[gid].metadata["nbgrader"])
+            kept.add(gid)
+    position = -1
+    ids = {cell.id for cell in nb.cells}
+    for gid, cell in graded.items():
+        if gid in kept:
+            position = next(i for i, c in enumerate(nb.cells) if notebook_cells.grade_id(c) == gid)
+            continue
+        restored = copy.deepcopy(cell)
+        if restored.get("id") in ids:
+            restored["id"] = uuid.uuid4().hex[:12]
+        position += 1
+        nb.cells.insert(position, restored)
+    return nb
 
 
 def grade_class(root, assignment, students=None, workers=None, progress=True):
@@ -137,7 +207,10 @@ def grade_class(root, assignment, students=None, workers=None, progress=True):
     root = Path(root).resolve()
     plan = {assignment: list(students or students_of(root, assignment))}
     results, errors = grade_many(root, plan, workers, progress)
-    record_in_gradebook(root, {assignment: sorted(results[assignment])})
+    unrecorded = record_in_gradebook(root, {assignment: sorted(results[assignment])})
+    for student, why in unrecorded.get(assignment, {}).items():
+        results[assignment][student].flags.append(f"graded, but nbgrader could not record it in the gradebook "
+                                                  f"({why})")
     return results[assignment], errors[assignment]
 
 
@@ -164,15 +237,40 @@ def grade_many(root, plan, workers=None, progress=True):
     bar = tqdm(total=total, initial=total - len(todo), desc=f"grading {', '.join(plan)}", unit="notebook",
                disable=not progress)
     workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
-    with ProcessPoolExecutor(max_workers=workers, initializer=_one_blas_thread) as pool:
-        futures = {pool.submit(_grade_one, batch, student, secret): batch.assignment for batch, student in todo}
-        for future in as_completed(futures):
-            student, outcome = future.result()
-            target = results if isinstance(outcome, SubmissionResult) else errors
-            target[futures[future]][student] = outcome
+    suspects = _run_pool(todo, secret, workers, results, errors, bar)
+    for batch, student in suspects:  # a worker died under them: each alone now, to find who did it
+        if _run_pool([(batch, student)], secret, 1, results, errors, bar):
+            result = not_graded(batch, student, WORKER_DIED)
+            save_result(batch, student, result)
+            results[batch.assignment][student] = result
             bar.update()
     bar.close()
     return results, errors
+
+
+WORKER_DIED = ("Grading your notebook ended the grader's own process (out of memory, or killed); it is "
+               "scored 0. Ask your instructor to look at it.")
+
+
+def _run_pool(todo, secret, workers, results, errors, bar):
+    """Grade `todo` ([(batch, student)]) in a pool of `workers` processes, into `results` and `errors`.
+
+    A worker that dies breaks the pool: the students it left unfinished are returned (to grade again).
+    """
+    broken = []
+    with ProcessPoolExecutor(max_workers=workers, initializer=_one_blas_thread) as pool:
+        futures = {pool.submit(_grade_one, batch, student, secret): (batch, student) for batch, student in todo}
+        for future in as_completed(futures):
+            batch, student = futures[future]
+            try:
+                _, outcome = future.result()
+            except BrokenProcessPool:
+                broken.append((batch, student))
+                continue
+            target = results if isinstance(outcome, SubmissionResult) else errors
+            target[batch.assignment][student] = outcome
+            bar.update()
+    return broken
 
 
 def _one_blas_thread():
@@ -182,10 +280,13 @@ def _one_blas_thread():
 
 def record_in_gradebook(root, plan):
     """Stage the notebooks of `plan` ({assignment: [students]}) and let one `nbgrader autograde` write the
-    engine's verdicts to the gradebook."""
+    engine's verdicts to the gradebook. If nbgrader fails on that, each student is recorded on their own.
+
+    Returns {assignment: {student: why nbgrader could not record them}} (empty when all went in).
+    """
     plan = {a: s for a, s in plan.items() if s}
     if not plan:
-        return
+        return {}
     root = Path(root).resolve()
     staged = root / ENGINE_DIR / "staged"
     if staged.exists():
@@ -195,4 +296,17 @@ def record_in_gradebook(root, plan):
             stage(Batch(root, assignment), student)
     env = {RESULTS_VARIABLE: str(root / ENGINE_DIR / "results"), STAGED_VARIABLE: str(staged.relative_to(root))}
     which = next(iter(plan)) if len(plan) == 1 else "*"
-    course.run_nbgrader(["autograde", which, "--force", "--create"], cwd=root, extra_env=env)
+    try:
+        course.run_nbgrader(["autograde", which, "--force", "--create"], cwd=root, extra_env=env)
+        return {}
+    except RuntimeError:
+        pass
+    failed = {}
+    for assignment, students in plan.items():
+        for student in students:
+            try:
+                course.run_nbgrader(["autograde", assignment, f"--student={glob.escape(student)}", "--force",
+                                     "--create"], cwd=root, extra_env=env)
+            except RuntimeError as exc:
+                failed.setdefault(assignment, {})[student] = str(exc).strip().splitlines()[-1][:300]
+    return failed

@@ -19,7 +19,7 @@ from autograder import notebook_cells
 from autograder.checks.core import set_run_seed, set_sandbox_seconds
 from autograder.engine.remote import RemoteFunction
 from autograder.engine.rules import refusals
-from autograder.engine.sandbox import Sandbox
+from autograder.engine.sandbox import MAX_ERROR_CHARS, Sandbox, capped
 from autograder.engine.submission import code_flags, read_submission, test_cell_flags
 from autograder.paths import REPO, release_notebook, source_notebook
 
@@ -102,7 +102,7 @@ def run_in_grader(source, namespace):
     except Exception as exc:  # a failing check, or the student's error surfacing through a proxy
         message = getattr(exc, "student_message", None)
         error = f"{type(exc).__name__}: {exc}" if message is None else f"Error in your code: {message}"
-        return False, out.getvalue()[-MAX_OUTPUT_CHARS:], error
+        return False, out.getvalue()[-MAX_OUTPUT_CHARS:], capped(error, MAX_ERROR_CHARS)
     finally:
         _close_figures()
     return True, out.getvalue()[-MAX_OUTPUT_CHARS:], ""
@@ -141,8 +141,10 @@ def grade_submission(assignment, folder, student, secret, course_root, sandbox_m
         result.isolation = sandbox.mode
         started = time.perf_counter()
         sandbox.run_cells([src for _, src in cells])
-        result.sandbox_seconds = time.perf_counter() - started
-        set_sandbox_seconds(result.sandbox_seconds)   # for checks on the notebook's run time
+        result.sandbox_seconds = time.perf_counter() - started   # real time, cut cells' time included
+        # for checks on the notebook's run time: a notebook whose cells were cut did not run whole, and
+        # however long it would have run is unknown, so it is never credited as fast
+        set_sandbox_seconds(result.sandbox_seconds if not sandbox.fatal else float("inf"))
         set_run_seed(result.seed)
         namespace = {"__name__": "__main__"}
         for cell in source.cells:
@@ -158,6 +160,11 @@ def grade_submission(assignment, folder, student, secret, course_root, sandbox_m
             elif not notebook_cells.is_display(cell):
                 run_in_grader(cell.source, namespace)  # instructor cells: their errors show in the tests
         result.problems += skipped_cell_notes(cells, sandbox.fatal)
+        if sandbox.fatal:
+            result.problems.append("As some of your code cells were stopped, the notebook did not run whole: "
+                                   "its run time counts as over any time limit.")
+        if sandbox.out_of_time:
+            result.problems.append(f"Grading stopped: {sandbox.budget_message()}.")
     return result
 
 

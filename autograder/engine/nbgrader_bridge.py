@@ -5,8 +5,10 @@
 nbgrader's own SaveAutoGrades puts the scores in the gradebook, so that formgrader, manual grading,
 generate_feedback and export work unchanged.
 """
+import hashlib
 import json
 import os
+import re
 from pathlib import Path
 
 import nbformat
@@ -17,8 +19,15 @@ from autograder import notebook_cells
 RESULTS_VARIABLE = "CONVBOOK_ENGINE_RESULTS"
 
 
-def results_path(results_dir, assignment, student):
-    return Path(results_dir) / assignment / f"{student}.json"
+SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+-]{0,99}")
+
+
+def results_path(results_dir, assignment: str, student: str) -> Path:
+    """Where the engine keeps `student`'s result. Ids that are not short and plain (spaces, unicode,
+    separators, very long) are stored under a hash of the id ("%<hex>.json", which no plain id can be)."""
+    name = student if SAFE_ID.fullmatch(student) else "%" + hashlib.sha256(
+        student.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+    return Path(results_dir) / assignment / f"{name}.json"
 
 
 class ApplyEngineResults(NbGraderPreprocessor):

@@ -434,7 +434,7 @@ class Sandbox:
         now = time.monotonic()
         if self.budget_deadline is not None and now >= self.budget_deadline:
             self.out_of_time = True
-            raise OutOfTime(self._budget_message())
+            raise OutOfTime(self.budget_message())
         deadline = now + self.limits.request_seconds
         by_budget = self.budget_deadline is not None and self.budget_deadline < deadline
         deadline = min(deadline, self.budget_deadline) if by_budget else deadline
@@ -454,7 +454,7 @@ class Sandbox:
             self.close()
             if by_budget:
                 self.out_of_time = True
-                raise OutOfTime(self._budget_message()) from None
+                raise OutOfTime(self.budget_message()) from None
             raise ChildDied(f"it ran for more than {self.limits.request_seconds:g} s (an infinite loop?)") from None
         except ForkBomb:
             self.close()
@@ -465,7 +465,8 @@ class Sandbox:
             self.close()
             raise ChildDied(reason) from exc
 
-    def _budget_message(self):
+    def budget_message(self) -> str:
+        """Why nothing more of the submission runs, once its budget is spent."""
         return (f"the whole submission may run for {self.limits.submission_seconds:g} s, and that time was "
                 f"used up; what was left is scored 0")
 
@@ -504,7 +505,7 @@ class Sandbox:
         """Start the child if needed and run the cells, skipping those that ended an earlier child."""
         while self.proc is None:
             if self.out_of_time:
-                raise OutOfTime(self._budget_message())
+                raise OutOfTime(self.budget_message())
             if self.restarts > MAX_RESTARTS:
                 raise ChildDied(f"your code ended the grading process {self.restarts} times; grading stopped")
             self.restarts += 1

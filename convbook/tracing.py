@@ -314,7 +314,8 @@ def _install_guard(secret, reply_fd, banned, strict):
             state["counting"], state["own"] = False, state["own"] - 1
         if not still_ours:
             interference.append("the line counter was replaced while your code ran")
-        if [c.cell_contents for f in (on_call, local) for c in f.__closure__] != cells:
+        now = [c.cell_contents for f in (on_call, local) for c in f.__closure__]
+        if len(now) != len(cells) or not all(a is b for a, b in zip(now, cells)):
             interference.append("your code changed the line counter while it ran")
         try:
             counts = tally.send(done)
@@ -351,7 +352,8 @@ def _install_guard(secret, reply_fd, banned, strict):
         elif event == "import" and is_banned(args[0]):
             log.append(args[0])
             raise BannedModule(f"No module named {args[0]!r}: {BAN_NOTE}", name=args[0])
-        elif event == "open" and args[0] is not None and not isinstance(args[0], int):
+        elif event in ("open", "os.listdir", "os.scandir") and args and args[0] is not None \
+                and not isinstance(args[0], int):
             module = banned_path(args[0])
             if module is not None:
                 log.append(module)

@@ -82,6 +82,8 @@ def ban_message(function, modules, reason, error, refused, bindings):
     missing = re.match(r"NameError: name '(\w+)' is not defined", error or "")
     if missing and missing.group(1) in bindings:
         used.append(bindings[missing.group(1)])
+    if function in bindings:   # bound by an import (`from ... import ... as function`), not by a def
+        used.append(bindings[function])
     if not used:
         return error
     return (f"{function} used {used[0]}, which this exercise forbids: {reason}. While {function} is graded, "

@@ -389,6 +389,7 @@ def _install_guard(secret, reply_fd, banned, strict):
                 refuse(event, f"your code used {event}{'' if len(args) < 2 else ' ' + str(args[1])} while "
                               "its lines were counted")
 
+    hook.__cantrace__ = True   # CPython runs audit hooks untraced unless they say so: the count runs inside it
     sys.addaudithook(hook)
 
 

@@ -156,7 +156,18 @@ def check_no_position_loops(fn, small_args, large_args, *, positions=None, skip=
     import copy
 
     name = name or getattr(fn, "__name__", "your function")
-    small, large = (count_lines(fn, copy.deepcopy(tuple(a)), skip) for a in (small_args, large_args))
+    counts = []
+    for args in (small_args, large_args):
+        remote = getattr(fn, "count_lines", None)   # a function running in the grading engine's sandbox
+        if callable(remote):
+            count = remote(tuple(args), tuple(getattr(f, "__name__", f) for f in skip))
+        else:
+            count = count_lines(fn, copy.deepcopy(tuple(args)), skip)
+        if count.get("interference") or not count.get("ok", True):
+            raise AssertionError(f"{name}: the loop rule could not be measured: "
+                                 f"{'; '.join(count.get('interference') or [str(count.get('error'))])}")
+        counts.append(count)
+    small, large = counts
     message = loop_rule_message(name, small, large, positions)
     if message:
         raise AssertionError(message)

@@ -1,0 +1,186 @@
+"""Red-team review of the engine after issue 10's hardening: attacks that still win, honest answers
+that still lose. Each is a real submission graded by grade_submission (what `python -m autograder
+grade` runs), asserting the SECURE behaviour: these tests fail until the hole they name is closed.
+"""
+import subprocess
+
+import pytest
+from test_engine_attacks import assert_full_marks, with_extra_cell
+from test_engine_bans import CONV, IM2COL, LOOPY_IM2COL, POSITION_LOOP, assert_zero, grade, submission
+
+from autograder.engine.sandbox import SANDBOX_UID_BASE, isolation
+from convbook import tracing
+
+pytestmark = [
+    pytest.mark.xdist_group("engine"),
+    pytest.mark.skipif(isolation() != "namespaces",
+                       reason="needs root with unshare/setpriv (the engine's full isolation)"),
+]
+
+
+# --- bans: the banned files are on disk in the clean room, and the hook's path test can be dodged -------
+REFERENCE_BY_DIR_FD = '''\
+import os
+import convbook
+def _reference():
+    """convbook/layers.py read through a directory fd: the audited path is just "layers.py"."""
+    folder = os.open(os.path.dirname(convbook.__file__), os.O_RDONLY | os.O_DIRECTORY)
+    source = os.read(os.open("layers.py", os.O_RDONLY, dir_fd=folder), 1 << 22).decode()
+    scope = {}
+    exec(compile(source, "my_layers", "exec"), scope)
+    return scope
+
+def conv_forward_naive(x, w, b, conv_param):
+    return _reference()["conv_forward"](x, w, b, conv_param)
+'''
+
+SCIPY_EXTENSION_BY_PATH = '''\
+import importlib.machinery, importlib.util, os
+def _sigtools():
+    """scipy.signal's C core, loaded from its file under another package name: no import of "scipy"."""
+    folder = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "scipy", "signal")
+    os.makedirs("/tmp/gone", exist_ok=True)     # realpath() of a relative path fails in a deleted cwd
+    os.chdir("/tmp/gone")
+    os.rmdir("/tmp/gone")
+    top = os.open(os.path.dirname(os.path.dirname(folder)), os.O_RDONLY | os.O_DIRECTORY)
+    name = next(n for n in os.listdir(os.open("scipy/signal", os.O_RDONLY | os.O_DIRECTORY, dir_fd=top))
+                if n.startswith("_sigtools"))
+    os.chdir("/")
+    path = os.path.join(folder, name)
+    loader = importlib.machinery.ExtensionFileLoader("mine._sigtools", path)
+    module = importlib.util.module_from_spec(importlib.util.spec_from_file_location("mine._sigtools", path,
+                                                                                   loader=loader))
+    loader.exec_module(module)
+    return module
+
+def conv_forward_naive(x, w, b, conv_param):
+    S, P = conv_param["stride"], conv_param["pad"]
+    xp = np.pad(x, ((0, 0), (0, 0), (P, P), (P, P)))
+    core = _sigtools()
+    out = np.array([[sum(core._convolve2d(xp[n, c], w[f, c], 0, 0, 0, 0) for c in range(x.shape[1]))[::S, ::S]
+                     + b[f] for f in range(w.shape[0])] for n in range(x.shape[0])])
+    return out, (x, w, b, conv_param)
+'''
+
+
+@pytest.mark.parametrize("answer", [REFERENCE_BY_DIR_FD, SCIPY_EXTENSION_BY_PATH], ids=["layers-dir-fd",
+                                                                                         "scipy-extension-by-path"])
+def test_a_banned_library_stays_absent_whatever_path_reaches_its_files(answer, tmp_path):
+    """Hole: namespaces mode does not hide the banned files (Sandbox.hidden is unused there) and the
+    hook matches realpath(path) of "open" events only: a dir_fd-relative name, a deleted cwd, or an
+    extension module loaded by file (no "open" event, only an "import" of a name of one's choosing)
+    reach them. Fix by design: leave the banned packages out of the clean room's view (mount the
+    view without them, or overmount them empty) so absence is on disk, not in a path test."""
+    cells, result = grade(tmp_path, "conv_forward", submission("conv_forward", conv_forward_naive=answer))
+    assert_zero(cells, CONV)
+    assert cells["test_zero_pad"].passed   # the rest is graded as usual
+
+
+# --- the loop rule: code that runs untraced --------------------------------------------------------
+AUDIT_HOOK_WORKER = POSITION_LOOP + '''
+import sys
+def _worker(event, args):          # CPython runs audit hooks without tracing unless they set __cantrace__
+    if event == "student.im2col":
+        args[0].append(position_loop(*args[1]))
+sys.addaudithook(_worker)
+def by_audit_hook(*args):
+    box = []
+    sys.audit("student.im2col", box, args)
+    return box[0]
+'''
+
+
+def test_a_loop_run_inside_the_students_own_audit_hook_scores_zero(tmp_path):
+    """Hole: the student may add an audit hook of their own; CPython runs it untraced, so a position
+    loop inside it runs 3 Python lines on any input. Fix by design: refuse sys.addaudithook after
+    the guard (it is the only hook the child needs), and more generally measure what ran untraced
+    (e.g. compare with the reference's time or count object allocations), not only traced lines."""
+    nb = submission("fast_layers", im2col=LOOPY_IM2COL.format(prelude="pass", compute="by_audit_hook"))
+    nb = with_extra_cell(nb, AUDIT_HOOK_WORKER, after="im2col")
+    cells, result = grade(tmp_path, "fast_layers", nb)
+    assert_zero(cells, IM2COL)
+    # zero for the right reason: the rule (or a flagged guard), not a protocol error of the engine's own
+    assert tracing.LOOP_RULE in cells["test_im2col"].error or any("guard" in f for f in result.flags), \
+        (cells["test_im2col"].error, result.flags)
+
+
+MAPPED_IN_C = '''\
+def im2col(x, HH, WW, stride, pad):
+    import itertools
+    N, C, H, W = x.shape
+    H_out, W_out = (H + 2 * pad - HH) // stride + 1, (W + 2 * pad - WW) // stride + 1
+    x_pad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    rows = map(slice, range(0, stride * H_out, stride), range(HH, stride * H_out + HH, stride))
+    cols = map(slice, range(0, stride * W_out, stride), range(WW, stride * W_out + WW, stride))
+    index = itertools.product(range(N), [slice(None)], rows, cols)      # one tuple per position, made in C
+    windows = np.array(list(map(x_pad.__getitem__, index)))            # (N*H'*W', C, HH, WW), by position
+    return windows.reshape(N * H_out * W_out, C * HH * WW).T.copy()
+'''
+
+
+def test_a_position_loop_driven_by_map_scores_zero(tmp_path):
+    """Hole (README admits it; issue 10 says "however they are disguised"): one x_pad[n, :, i:i+HH, j:j+WW]
+    per position, made by map/itertools in C, runs 9 Python lines on any input. Fix by design: measure
+    per-position work that is not Python lines too, e.g. Python objects allocated (tracemalloc /
+    sys.getallocatedblocks growth between the small and the large input), or C calls per input size."""
+    cells, result = grade(tmp_path, "fast_layers", submission("fast_layers", im2col=MAPPED_IN_C))
+    assert_zero(cells, IM2COL)
+
+
+# --- honest answers ----------------------------------------------------------------------------------
+POOL_WITH_SCIPY = '''\
+def max_pool_forward_fast(x, pool_param):
+    from scipy.ndimage import maximum_filter      # scipy is not in FORBIDDEN["max_pool_forward_fast"]
+    ph, pw, S = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
+    peaks = maximum_filter(x, size=(1, 1, ph, pw), origin=(0, 0, -(ph // 2), -(pw // 2)), mode="constant",
+                           cval=-np.inf)
+    H_out, W_out = (x.shape[2] - ph) // S + 1, (x.shape[3] - pw) // S + 1
+    return peaks[:, :, :S * (H_out - 1) + 1:S, :S * (W_out - 1) + 1:S], (x, pool_param)
+'''
+
+
+def test_a_library_the_exercise_allows_is_there_for_it(tmp_path):
+    """Honest answer lost: the clean room lacks the UNION of the assignment's bans, so max_pool_forward_fast
+    (whose ban is torch/skimage/convbook.layers only) cannot use scipy.ndimage and scores 0 with "which this
+    exercise forbids". Fix by design: one clean room per distinct ban set (each function graded where
+    exactly its own banned modules are absent)."""
+    cells, result = grade(tmp_path, "fast_layers", submission("fast_layers", max_pool_forward_fast=POOL_WITH_SCIPY))
+    assert cells["test_max_pool_forward_fast"].passed, cells["test_max_pool_forward_fast"].error
+
+
+# --- containment: the host's System V IPC namespace is shared ----------------------------------------
+SYSV_IPC = '''\
+import ctypes
+_libc = ctypes.CDLL(None)
+_libc.shmat.restype = ctypes.c_void_p
+_segment = _libc.shmget(0x5EED, 1 << 20, 0o1000 | 0o666)      # IPC_CREAT: outlives the sandbox
+ctypes.memmove(_libc.shmat(_segment, None, 0), b"left for the next student", 25)
+_queue = _libc.msgget(0x5EEE, 0o1000 | 0o666)
+'''
+
+
+def _sysv_objects_of_sandboxes():
+    found = []
+    for kind in ("shm", "msg", "sem"):
+        with open(f"/proc/sysvipc/{kind}") as table:
+            header, *rows = [line.split() for line in table]
+        uid = header.index("uid")
+        found += [(kind, int(row[0]), int(row[uid])) for row in rows if int(row[uid]) >= SANDBOX_UID_BASE]
+    return found
+
+
+def test_nothing_of_a_submission_outlives_it_in_system_v_ipc(tmp_path):
+    """Hole: the child is not in an IPC namespace of its own (unshare has no --ipc), and ctypes is allowed
+    outside the clean room: SysV shared memory and message queues survive the sandbox (a channel between
+    students, and memory no rlimit bounds: a host-wide filler). Fix by design: unshare --ipc (and in "uid"
+    mode remove the uid's IPC objects with its files)."""
+    before = _sysv_objects_of_sandboxes()
+    try:
+        nb = with_extra_cell(submission("conv_forward"), SYSV_IPC)
+        grade(tmp_path, "conv_forward", nb)
+        left = [o for o in _sysv_objects_of_sandboxes() if o not in before]
+        assert not left, f"System V IPC objects left by the submission: {left}"
+    finally:
+        for kind, key, _ in _sysv_objects_of_sandboxes():
+            if (kind, key) in (("shm", 0x5EED), ("msg", 0x5EEE)):
+                subprocess.run(["ipcrm", "-M" if kind == "shm" else "-Q", hex(key)], check=False)

@@ -184,3 +184,55 @@ def test_nothing_of_a_submission_outlives_it_in_system_v_ipc(tmp_path):
         for kind, key, _ in _sysv_objects_of_sandboxes():
             if (kind, key) in (("shm", 0x5EED), ("msg", 0x5EEE)):
                 subprocess.run(["ipcrm", "-M" if kind == "shm" else "-Q", hex(key)], check=False)
+
+
+RELABELLED_AS_NUMPY = POSITION_LOOP + '''
+import _imp
+_imp._fix_co_filename(position_loop.__code__, np.__file__)   # no audit event: now it "is" numpy's code
+'''
+
+
+def test_a_loop_relabelled_as_library_code_scores_zero(tmp_path):
+    """Hole: the tracer decides "library or student" by co_filename, a label the student can rewrite
+    without any audit event (_imp._fix_co_filename): the position loop then runs 0 counted lines.
+    Fix by design: know the student's code by identity (the code objects compiled from the student's
+    cells, and everything they create), not by the file name written in it."""
+    nb = submission("fast_layers", im2col=LOOPY_IM2COL.format(prelude="pass", compute="position_loop"))
+    nb = with_extra_cell(nb, RELABELLED_AS_NUMPY, after="im2col")
+    cells, result = grade(tmp_path, "fast_layers", nb)
+    assert_zero(cells, IM2COL)
+    assert tracing.LOOP_RULE in cells["test_im2col"].error or any("guard" in f for f in result.flags), \
+        (cells["test_im2col"].error, result.flags)
+
+
+# --- the grader's own resources: a callback runs C code the alarm cannot stop -------------------------
+CALLBACK_WORK = '''\
+def make_the_grader_work(loss):
+    """The reference loss, called back in the grader, on ~2 MB of arrays: a 300x300 image and 300
+    filters of 23x23 (the conv runs to the end in C before the shapes of W2 fail)."""
+    params = {"W1": np.zeros((300, 1, 23, 23)), "b1": np.zeros(300), "W2": np.zeros((1, 1)),
+              "b2": np.zeros(1), "W3": np.zeros((1, 1)), "b3": np.zeros(1)}
+    try:
+        loss(params, np.zeros((1, 1, 300, 300)))
+    except RuntimeError:
+        pass
+    return np.zeros(1)
+'''
+
+
+def test_a_callback_of_the_grader_stops_at_its_time_limit():
+    """Hole: Limits.callback_seconds is enforced with SIGALRM in the grader's own process, which cannot
+    interrupt numpy's C code: cnn_digits hands train() the reference loss, and ~2 MB of arguments keep
+    the grader busy ~10 s (quadratic: ~8 MB, minutes and GiBs per call). Fix by design: run the
+    grader's functions for the child in a separate, killable process with its own memory limit (or check
+    the arguments' shapes against the network's before any work)."""
+    import time
+
+    from autograder.checks.cnn_digits import reference_loss
+    from autograder.engine.sandbox import Limits, Sandbox
+
+    with Sandbox(limits=Limits(request_seconds=60, callback_seconds=1)) as sandbox:
+        sandbox.run_cells(["import numpy as np", CALLBACK_WORK])
+        started = time.monotonic()
+        sandbox.call("make_the_grader_work", [reference_loss])
+        assert time.monotonic() - started < 4, "the grader's function ran far past callback_seconds"

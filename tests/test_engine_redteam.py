@@ -236,3 +236,44 @@ def test_a_callback_of_the_grader_stops_at_its_time_limit():
         started = time.monotonic()
         sandbox.call("make_the_grader_work", [reference_loss])
         assert time.monotonic() - started < 4, "the grader's function ran far past callback_seconds"
+
+
+# --- judgement: numpy's own FFT is fftconvolve under another name ----------------------------------------
+FFT_FULL = '''\
+def conv2d_full(x, k):
+    H, W = x.shape
+    KH, KW = k.shape
+    shape = (H + KH - 1, W + KW - 1)
+    return np.real(np.fft.ifft2(np.fft.fft2(x, shape) * np.fft.fft2(k, shape)))
+'''
+
+
+def test_an_fft_convolution_does_not_answer_the_exercise_that_bans_fftconvolve(tmp_path):
+    """Hole (a judgement: FORBIDDEN["conv2d_full"] names fftconvolve, "compute the wide convolution
+    yourself"): numpy.fft does what fftconvolve does, in three lines, and scores full marks. Bans by
+    absence cannot reach it: numpy imports numpy.fft before the guard, so no "import" event ever comes.
+    Fix by design: let FORBIDDEN name modules numpy preloads (numpy.fft) and make them absent in the clean
+    room (remove them from sys.modules and numpy's namespace before student code runs), or say in the
+    notebook that numpy.fft is allowed and drop fftconvolve from the words."""
+    cells, _ = grade(tmp_path, "conv_forward", submission("conv_forward", conv2d_full=FFT_FULL))
+    assert not cells["test_conv2d_full"].passed
+
+
+# --- honest answers: a thread that does nothing during the count is not tampering ------------------------
+OPEN_PROGRESS_BAR = '''\
+from tqdm import tqdm
+progress = tqdm(total=3)      # a progress bar left open (tqdm then keeps its monitor thread alive)
+progress.update(1)
+'''
+
+
+def test_an_honest_progress_bar_left_open_costs_nothing(tmp_path):
+    """Honest answer lost: tqdm (a course package) starts a monitor thread with its first bar; while it
+    lives, every loop-ruled function scores 0 and the student is flagged for tampering ("another Python
+    thread of your code was running"). Fix by design: judge what threads do during the count, not that
+    they exist (trace every thread during the measured call, e.g. threading.settrace plus the frames of
+    the running threads, and count their student lines too)."""
+    nb = with_extra_cell(submission("fast_layers"), OPEN_PROGRESS_BAR, after="im2col")
+    cells, result = grade(tmp_path, "fast_layers", nb)
+    assert_full_marks(cells)
+    assert not result.flags, result.flags

@@ -277,3 +277,44 @@ def test_an_honest_progress_bar_left_open_costs_nothing(tmp_path):
     cells, result = grade(tmp_path, "fast_layers", nb)
     assert_full_marks(cells)
     assert not result.flags, result.flags
+
+
+# --- the loop rule: lines of the helpers "checked on their own" are not counted ----------------------------
+IM2COL_WITH_A_BACK_DOOR = '''\
+def im2col(x, HH, WW, stride, pad, layer=None):
+    N, C, H, W = x.shape
+    H_out, W_out = (H + 2 * pad - HH) // stride + 1, (W + 2 * pad - WW) // stride + 1
+    x_pad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    if layer is not None:            # never taken when im2col is checked on its own
+        w, b = layer
+        out = np.empty((N, w.shape[0], H_out, W_out))
+        for n in range(N):
+            for i in range(H_out):
+                for j in range(W_out):
+                    window = x_pad[n, :, i * stride:i * stride + HH, j * stride:j * stride + WW]
+                    out[n, :, i, j] = (w * window).sum(axis=(1, 2, 3)) + b
+        return out
+    cols = np.empty((C, HH, WW, N, H_out, W_out), dtype=x_pad.dtype)
+    for k in range(HH):
+        for l in range(WW):
+            cols[:, k, l] = x_pad[:, :, k:k + stride * H_out:stride, l:l + stride * W_out:stride].transpose(1, 0, 2, 3)
+    return cols.reshape(C * HH * WW, N * H_out * W_out)
+'''
+LAYER_THROUGH_THE_BACK_DOOR = '''\
+def conv_forward_im2col(x, w, b, conv_param):
+    stride, pad = conv_param["stride"], conv_param["pad"]
+    out = im2col(x, w.shape[2], w.shape[3], stride, pad, layer=(w, b))    # a position loop, not counted
+    return out, (x, w, b, conv_param, im2col(x, w.shape[2], w.shape[3], stride, pad))
+'''
+
+
+def test_a_position_loop_hidden_in_a_skipped_helper_scores_zero(tmp_path):
+    """Hole: conv_forward_im2col is measured with im2col's lines skipped ("checked on its own"), but im2col
+    was checked on im2col's own arguments: a branch it takes only when the layer calls it holds the
+    layer's position loop. Fix by design: count every line the measured call runs (a loop-free helper adds
+    no growth anyway); to charge one mistake once, attribute growth inside a helper whose own check
+    failed to that helper instead of skipping it."""
+    answers = {"im2col": IM2COL_WITH_A_BACK_DOOR, "conv_forward_im2col": LAYER_THROUGH_THE_BACK_DOOR}
+    cells, result = grade(tmp_path, "fast_layers", submission("fast_layers", **answers))
+    assert cells["test_im2col"].passed                     # im2col itself is fine where it is checked
+    assert_zero(cells, ("test_conv_forward_im2col", "test_conv_forward_im2col_hidden"))

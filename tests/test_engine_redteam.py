@@ -318,3 +318,29 @@ def test_a_position_loop_hidden_in_a_skipped_helper_scores_zero(tmp_path):
     cells, result = grade(tmp_path, "fast_layers", submission("fast_layers", **answers))
     assert cells["test_im2col"].passed                     # im2col itself is fine where it is checked
     assert_zero(cells, ("test_conv_forward_im2col", "test_conv_forward_im2col_hidden"))
+
+
+# --- honest answers: the course's own loop check, called by the student, is "tampering" in the clean room --
+SELF_CHECK = '''\
+import convbook
+convbook.check_no_position_loops(im2col, (np.zeros((1, 1, 4, 4)), 2, 2, 1, 0), (np.zeros((4, 1, 9, 9)), 2, 2, 1, 0),
+                                 positions=(9, 256))
+'''
+
+
+def test_the_students_own_loop_check_runs_in_the_clean_room_without_a_flag():
+    """Honest answer mis-graded: README tells students to call convbook.check_no_position_loops; in the
+    clean room (strict guard) its sys.settrace is refused, the cell fails with "your code called
+    sys.settrace, which would switch off the line counter" and the refusal is a tampering flag for the
+    instructor (grade.guard_flags; today lost by the merge, see the report). Fix by design: one counter,
+    reachable both ways: in the sandbox, check_no_position_loops asks the guard's hook to count (as the
+    grader does) instead of calling sys.settrace itself."""
+    from autograder import sample_class
+    from autograder.engine.rules import banned_modules
+    from autograder.engine.sandbox import Limits, Sandbox
+
+    with Sandbox(limits=Limits(request_seconds=30), banned=banned_modules("fast_layers")) as clean:
+        clean.run_cells(["import numpy as np", sample_class.correct_answers("fast_layers")["im2col"]])
+        header, _ = clean._request({"op": "run", "cells": [SELF_CHECK]})
+    cell = header["cells"][0]
+    assert cell["ok"] and not cell["refused"], cell

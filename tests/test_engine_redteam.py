@@ -344,3 +344,31 @@ def test_the_students_own_loop_check_runs_in_the_clean_room_without_a_flag():
         header, _ = clean._request({"op": "run", "cells": [SELF_CHECK]})
     cell = header["cells"][0]
     assert cell["ok"] and not cell["refused"], cell
+
+
+# --- the grader's own resources: the clean room is a second budget ------------------------------------
+def test_the_clean_room_shares_the_submissions_wall_clock_budget(tmp_path):
+    """Hole: the clean room is a second Sandbox with a budget of its own (run_cells starts one per
+    sandbox), and the student's cells all run there again: a submission holds its worker for twice
+    Limits.submission_seconds (and each restart re-runs them within each budget). Fix by design: one
+    budget per submission, a deadline passed to every sandbox of it (and to grader-side callbacks)."""
+    import time
+
+    from autograder.engine.grade import grade_submission
+    from autograder.engine.sandbox import Limits
+
+    limits = Limits(request_seconds=20, submission_seconds=40)
+
+    def seconds_to_grade(nb, name):
+        folder = tmp_path / "course" / "submitted" / name / "conv_forward"
+        folder.mkdir(parents=True)
+        import nbformat
+        nbformat.write(nb, str(folder / "conv_forward.ipynb"))
+        started = time.monotonic()
+        grade_submission("conv_forward", folder, name, "test-secret", tmp_path / "course", limits=limits)
+        return time.monotonic() - started
+
+    plain = seconds_to_grade(submission("conv_forward"), "plain")
+    nb = with_extra_cell(with_extra_cell(submission("conv_forward"), "import time\ntime.sleep(15)"), "import time\ntime.sleep(15)")
+    slow = seconds_to_grade(nb, "slow")   # 30 s of cells: within the 40 s budget, once
+    assert slow - plain < limits.submission_seconds + 5, f"30 s of cells cost {slow - plain:.0f} s of grading (budget 40 s)"

@@ -19,8 +19,17 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from test_engine_attacks import A, EXERCISE, LIMITS, assert_exercise_zero, assert_full_marks, correct, grade, \
-    with_extra_cell, wrong
+from test_engine_attacks import (
+    EXERCISE,
+    LIMITS,
+    A,
+    assert_exercise_zero,
+    assert_full_marks,
+    correct,
+    grade,
+    with_extra_cell,
+    wrong,
+)
 
 from autograder import course, notebook_cells, sample_class
 from autograder.engine.batch import ENGINE_DIR, grade_class
@@ -379,7 +388,7 @@ def wrong_submission():
 def run_grade(root, *extra, env=None):
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", **(env or {})}
     return subprocess.run([sys.executable, "-m", "autograder", "grade", A, "--course", str(root), *extra],
-                          env=env, capture_output=True, text=True, timeout=900)
+                          env=env, capture_output=True, text=True, timeout=900, check=False)
 
 
 def test_every_odd_student_is_graded_recorded_and_the_command_finishes(tmp_path):

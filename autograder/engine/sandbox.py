@@ -99,7 +99,7 @@ def isolation() -> str:
         best = "limits"
     else:
         probe = subprocess.run(["unshare", "--mount", "--net", "--pid", "--fork", "--mount-proc", "true"],
-                               capture_output=True) if shutil.which("unshare") else None
+                               capture_output=True, check=False) if shutil.which("unshare") else None
         best = "namespaces" if probe is not None and probe.returncode == 0 else "uid"
     wanted = os.environ.get(MODE_VARIABLE, "")
     return wanted if wanted in MODES and MODES.index(wanted) >= MODES.index(best) else best
@@ -189,9 +189,9 @@ def _namespace_command(python, root, request_fd, reply_fd, uid, limits):
         lines += [f'touch "$R/dev/{device}"', f'mount --bind /dev/{device} "$R/dev/{device}"']
     lines += [f'cp {q(str(CHILD_SCRIPT))} "$R/tmp/child.py"', 'chmod 0644 "$R/tmp/child.py"',
               'mount -o remount,ro "$R"',
-              f'exec {q(_tool("chroot"))} "$R" {q(_tool("setpriv"))} --reuid={uid} --regid={uid} --clear-groups '
-              f'--no-new-privs --inh-caps=-all --bounding-set=-all {q(_tool("env"))} -C /tmp '
-              f'{q(str(Path(python).absolute()))} -I /tmp/child.py {request_fd} {reply_fd}']
+              (f'exec {q(_tool("chroot"))} "$R" {q(_tool("setpriv"))} --reuid={uid} --regid={uid} --clear-groups '
+               f'--no-new-privs --inh-caps=-all --bounding-set=-all {q(_tool("env"))} -C /tmp '
+               f'{q(str(Path(python).absolute()))} -I /tmp/child.py {request_fd} {reply_fd}')]
     return ["unshare", "--mount", "--net", "--pid", "--fork", "--mount-proc", "--kill-child",
             "sh", "-c", "\n".join(lines) + "\n"]
 

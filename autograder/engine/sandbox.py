@@ -26,6 +26,7 @@ import select
 import shlex
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -238,23 +239,29 @@ def end_processes_of(uid: int, rounds: int = 200) -> bool:
 
 
 def remove_files_of(uid: int, folders=SHARED_WRITABLE) -> int:
-    """Delete whatever `uid` owns under the world-writable `folders` (links are not followed); the count."""
+    """Delete whatever `uid` owns under the world-writable `folders`; the number of entries removed.
+
+    Only folders `uid` could enter are searched (its own are removed whole); links are never followed.
+    """
     removed = 0
     for folder in folders:
         for top, dirs, files in os.walk(folder):
-            for name in list(dirs) + files:
+            kept = []
+            for name in dirs + files:
                 path = os.path.join(top, name)
                 try:
-                    if os.lstat(path).st_uid != uid:
-                        continue
-                    if name in dirs and not os.path.islink(path):
-                        dirs.remove(name)
-                        shutil.rmtree(path, ignore_errors=True)
-                    else:
-                        os.unlink(path)
-                    removed += 1
+                    st = os.lstat(path)
+                    if st.st_uid == uid:
+                        if stat.S_ISDIR(st.st_mode):
+                            shutil.rmtree(path, ignore_errors=True)
+                        else:
+                            os.unlink(path)
+                        removed += 1
+                    elif stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_IXOTH:   # it could go in there
+                        kept.append(name)
                 except OSError:
                     continue
+            dirs[:] = [d for d in dirs if d in kept]
     return removed
 
 

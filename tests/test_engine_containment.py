@@ -374,6 +374,8 @@ def odd_class(root):
     no_tests.cells = [c for c in no_tests.cells if not notebook_cells.is_test(c)]
     write("no_tests", no_tests, full=False)
     write("forged_reply", with_extra_cell(copy.deepcopy(good), FORGE.format(message=FORGED["bad-cells"])))
+    write("bad_timestamp", good)
+    Path(root, "submitted", "bad_timestamp", A, "timestamp.txt").write_bytes(b"the day before the deadline\xff")
     source_copy = Path(root, "source", A, f"{A}.ipynb")
     plant(Path(root, "submitted", "symlink", A), "symlink", source_copy)
     plant(Path(root, "submitted", "fifo", A), "fifo", source_copy)

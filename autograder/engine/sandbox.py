@@ -171,7 +171,10 @@ def _namespace_command(python, root, request_fd, reply_fd, uid, limits):
     allow-list, then chroots into it and drops to the sandbox uid before running the child."""
     q = shlex.quote
     lines = ["set -e", "mount --make-rprivate /", f"R={q(str(root))}",
-             'mount -t tmpfs -o size=4m,mode=0755 convbook-root "$R"']
+             'mount -t tmpfs -o size=4m,mode=0755 convbook-root "$R"',
+             # the scratch first: view paths under /tmp (a checkout there) are bound inside it
+             'mkdir "$R/tmp" "$R/proc" "$R/dev"',
+             f'mount -t tmpfs -o size={limits.scratch_bytes},mode=1777 convbook-scratch "$R/tmp"']
     for path in view_paths(python):
         inside = '"$R"' + q(str(path))
         lines.append(f"mkdir -p \"$(dirname {inside})\"")
@@ -181,8 +184,7 @@ def _namespace_command(python, root, request_fd, reply_fd, uid, limits):
         lines.append(f"mkdir -p {inside}" if path.is_dir() else f"touch {inside}")
         lines.append(f"mount --rbind {q(str(path))} {inside}")
         lines.append(f"mount -o remount,bind,ro {inside}")
-    lines += ['mkdir "$R/tmp" "$R/proc" "$R/dev" "$R/dev/shm"',
-              f'mount -t tmpfs -o size={limits.scratch_bytes},mode=1777 convbook-scratch "$R/tmp"',
+    lines += ['mkdir "$R/dev/shm"',
               'mount -t tmpfs -o size=16m,mode=1777 convbook-shm "$R/dev/shm"',
               'mount -t proc proc "$R/proc"',
               'ln -s /proc/self/fd "$R/dev/fd"']

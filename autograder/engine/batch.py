@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+from nbgrader.utils import parse_utc
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
@@ -163,9 +164,11 @@ def stage(batch, student):
     release = nbformat.read(str(release_notebook(batch.assignment)), 4)
     nb = with_release_metadata(submission.nb, release) if submission.nb is not None else release
     nbformat.write(nb, str(folder / f"{batch.assignment}.ipynb"))
-    try:
-        (folder / "timestamp.txt").write_bytes(read_file(submitted, "timestamp.txt", 1024))
-    except (OSError, ValueError):
+    try:   # only a timestamp nbgrader can read (a malformed one would stop its recording)
+        timestamp = read_file(submitted, "timestamp.txt", 1024).decode()
+        parse_utc(timestamp)
+        (folder / "timestamp.txt").write_text(timestamp)
+    except (OSError, ValueError, OverflowError):
         pass
 
 

@@ -26,6 +26,7 @@ import select
 import shlex
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -101,7 +102,7 @@ def isolation() -> str:
         best = "limits"
     else:
         probe = subprocess.run(["unshare", "--mount", "--net", "--pid", "--fork", "--mount-proc", "true"],
-                               capture_output=True) if shutil.which("unshare") else None
+                               capture_output=True, check=False) if shutil.which("unshare") else None
         best = "namespaces" if probe is not None and probe.returncode == 0 else "uid"
     wanted = os.environ.get(MODE_VARIABLE, "")
     return wanted if wanted in MODES and MODES.index(wanted) >= MODES.index(best) else best
@@ -172,7 +173,10 @@ def _namespace_command(python, root, request_fd, reply_fd, uid, limits):
     allow-list, then chroots into it and drops to the sandbox uid before running the child."""
     q = shlex.quote
     lines = ["set -e", "mount --make-rprivate /", f"R={q(str(root))}",
-             'mount -t tmpfs -o size=4m,mode=0755 convbook-root "$R"']
+             'mount -t tmpfs -o size=4m,mode=0755 convbook-root "$R"',
+             # the scratch first: view paths under /tmp (a checkout there) are bound inside it
+             'mkdir "$R/tmp" "$R/proc" "$R/dev"',
+             f'mount -t tmpfs -o size={limits.scratch_bytes},mode=1777 convbook-scratch "$R/tmp"']
     for path in view_paths(python):
         inside = '"$R"' + q(str(path))
         lines.append(f"mkdir -p \"$(dirname {inside})\"")
@@ -182,8 +186,7 @@ def _namespace_command(python, root, request_fd, reply_fd, uid, limits):
         lines.append(f"mkdir -p {inside}" if path.is_dir() else f"touch {inside}")
         lines.append(f"mount --rbind {q(str(path))} {inside}")
         lines.append(f"mount -o remount,bind,ro {inside}")
-    lines += ['mkdir "$R/tmp" "$R/proc" "$R/dev" "$R/dev/shm"',
-              f'mount -t tmpfs -o size={limits.scratch_bytes},mode=1777 convbook-scratch "$R/tmp"',
+    lines += ['mkdir "$R/dev/shm"',
               'mount -t tmpfs -o size=16m,mode=1777 convbook-shm "$R/dev/shm"',
               'mount -t proc proc "$R/proc"',
               'ln -s /proc/self/fd "$R/dev/fd"']
@@ -191,9 +194,9 @@ def _namespace_command(python, root, request_fd, reply_fd, uid, limits):
         lines += [f'touch "$R/dev/{device}"', f'mount --bind /dev/{device} "$R/dev/{device}"']
     lines += [f'cp {q(str(CHILD_SCRIPT))} "$R/tmp/child.py"', 'chmod 0644 "$R/tmp/child.py"',
               'mount -o remount,ro "$R"',
-              f'exec {q(_tool("chroot"))} "$R" {q(_tool("setpriv"))} --reuid={uid} --regid={uid} --clear-groups '
-              f'--no-new-privs --inh-caps=-all --bounding-set=-all {q(_tool("env"))} -C /tmp '
-              f'{q(str(Path(python).absolute()))} -I /tmp/child.py {request_fd} {reply_fd}']
+              (f'exec {q(_tool("chroot"))} "$R" {q(_tool("setpriv"))} --reuid={uid} --regid={uid} --clear-groups '
+               f'--no-new-privs --inh-caps=-all --bounding-set=-all {q(_tool("env"))} -C /tmp '
+               f'{q(str(Path(python).absolute()))} -I /tmp/child.py {request_fd} {reply_fd}')]
     return ["unshare", "--mount", "--net", "--pid", "--fork", "--mount-proc", "--kill-child",
             "sh", "-c", "\n".join(lines) + "\n"]
 
@@ -240,23 +243,29 @@ def end_processes_of(uid: int, rounds: int = 200) -> bool:
 
 
 def remove_files_of(uid: int, folders=SHARED_WRITABLE) -> int:
-    """Delete whatever `uid` owns under the world-writable `folders` (links are not followed); the count."""
+    """Delete whatever `uid` owns under the world-writable `folders`; the number of entries removed.
+
+    Only folders `uid` could enter are searched (its own are removed whole); links are never followed.
+    """
     removed = 0
     for folder in folders:
         for top, dirs, files in os.walk(folder):
-            for name in list(dirs) + files:
+            kept = []
+            for name in dirs + files:
                 path = os.path.join(top, name)
                 try:
-                    if os.lstat(path).st_uid != uid:
-                        continue
-                    if name in dirs and not os.path.islink(path):
-                        dirs.remove(name)
-                        shutil.rmtree(path, ignore_errors=True)
-                    else:
-                        os.unlink(path)
-                    removed += 1
+                    st = os.lstat(path)
+                    if st.st_uid == uid:
+                        if stat.S_ISDIR(st.st_mode):
+                            shutil.rmtree(path, ignore_errors=True)
+                        else:
+                            os.unlink(path)
+                        removed += 1
+                    elif stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_IXOTH:   # it could go in there
+                        kept.append(name)
                 except OSError:
                     continue
+            dirs[:] = [d for d in dirs if d in kept]
     return removed
 
 

@@ -111,11 +111,12 @@ def find_notebook(folder, assignment):
         return Path(folder) / expected, problems
     others = sorted(name for name in files if name.endswith(".ipynb") and os.sep not in name)
     if len(others) == 1:
-        return Path(folder) / others[0], problems + [f"Your notebook is named {others[0]}, not {expected}; "
-                                                      "it was graded anyway."]
+        renamed = f"Your notebook is named {others[0]}, not {expected}; it was graded anyway."
+        return Path(folder) / others[0], [*problems, renamed]
     if others:
-        return None, problems + [f"No {expected} was submitted, and several other notebooks were "
-                                 f"({', '.join(others)}): rename the one to grade."]
+        several = (f"No {expected} was submitted, and several other notebooks were ({', '.join(others)}): "
+                   "rename the one to grade.")
+        return None, [*problems, several]
     return None, problems + [f"No notebook was submitted: {expected} is missing."]
 
 

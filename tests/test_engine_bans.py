@@ -214,6 +214,7 @@ LOOP_ATTACKS = {
     "frame-f_trace": ("import sys\n    try:\n        frame = sys._getframe()\n        frame.f_trace = None\n"
                       "        frame.f_trace_lines = False\n    except Exception:\n        pass",
                       "position_loop", POSITION_LOOP),
+    # (3.11 audits no thread start: the clean room simply cannot start threads once lines are counted)
     "thread-inside": ("import threading\n    box = []\n    try:\n"
                       "        t = threading.Thread(target=lambda: box.append(position_loop(x, HH, WW, stride, pad)))\n"
                       "        t.start()\n        t.join()\n        return box[0]\n    except Exception:\n        pass",
@@ -232,12 +233,13 @@ LOOP_ATTACKS = {
                            "position_loop = _scope.get('position_loop')"),
     # the counter's own code, the builtins it might use and the child's functions, replaced
     "replace-the-counter": ("pass", "position_loop", POSITION_LOOP + '''
-import builtins, sys
+import sys
 import convbook.tracing as _t
 _t.count_lines = lambda *a, **k: {"total": 0, "per_line": {}, "reference_calls": [], "interference": []}
 _t._tracer = lambda *a, **k: (None, None)
 _t._tally = _t._dumps = _t.install_guard = lambda *a, **k: None
-builtins.sorted = lambda *a, **k: []
+sys.settrace = sys.setprofile = lambda *a: None
+sys.gettrace = lambda: None
 _main = sys.modules["__main__"]
 _main.short_error = lambda exc: "nothing"
 '''),
@@ -265,7 +267,7 @@ def test_a_looped_im2col_scores_zero_however_disguised(attack, tmp_path):
     assert_zero(cells, IM2COL)
     if attack in ("plain", "exec-other-globals", "replace-the-counter"):
         assert tracing.LOOP_RULE in cells["test_im2col_hidden"].error
-    if attack not in ("plain", "exec-other-globals", "replace-the-counter"):   # a guard saw it: flagged
+    if attack not in ("plain", "exec-other-globals", "replace-the-counter", "thread-inside"):   # seen: flagged
         assert any("guard" in flag for flag in result.flags), result.flags
 
 

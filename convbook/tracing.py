@@ -61,7 +61,7 @@ def code_objects(fn):
 def _tally(done):
     """A generator that counts what the tracer sends it; `done` (an object only the counter holds) makes it
     yield the counts. Its state lives in its own frame, which the grader's audit hook keeps from student code."""
-    total, per_line, references, notes = 0, {}, set(), []
+    total, per_line, references, notes, started = 0, {}, set(), [], set()
     event = yield
     while event is not done:   # (only exact str and int are looked at: no student code runs in here)
         if type(event) is tuple and len(event) == 3 and type(event[0]) is str and type(event[1]) is str \
@@ -72,13 +72,16 @@ def _tally(done):
                 per_line[(name, line)] = per_line.get((name, line), 0) + 1
             elif kind == "ref":
                 references.add(name)
-            elif kind == "resumed":
+            elif kind == "start":         # line: id() of a generator frame started in the measured call
+                started.add(line)
+            elif kind == "resume" and line not in started:
                 notes.append(f"{name} resumed a generator that was started before the measured call")
         event = yield
     yield {"total": total, "per_line": dict(per_line), "reference_calls": sorted(references), "interference": notes}
 
 
-def _tracer(push, skipped, dirs, layers_file=_LAYERS_FILE, flags=_GENERATOR_FLAGS, fresh=bytes((_RESUME, 0))):
+def _tracer(push, skipped, dirs, layers_file=_LAYERS_FILE, flags=_GENERATOR_FLAGS, fresh=bytes((_RESUME, 0)),
+            ident=id):
     """(global trace function, local trace function) that push line events of the student's code.
 
     They read no global name and no builtin (in the sandbox student code can reach them, and their
@@ -94,13 +97,13 @@ def _tracer(push, skipped, dirs, layers_file=_LAYERS_FILE, flags=_GENERATOR_FLAG
             return None
         name = code.co_filename
         if name.startswith("<frozen ") or name.startswith(dirs):
-            if name == layers_file and not code.co_name.startswith("_"):
+            if name == layers_file and code.co_name.isidentifier() and not code.co_name.startswith("_"):
                 push(("ref", code.co_name, 0))
             return None
         if code.co_flags & flags:   # a generator or coroutine: started in this call, or resumed?
             lasti = frame.f_lasti
-            if lasti >= 0 and code.co_code[lasti:lasti + 2] != fresh:
-                push(("resumed", code.co_name, 0))
+            started = lasti < 0 or code.co_code[lasti:lasti + 2] == fresh
+            push(("start" if started else "resume", code.co_name, ident(frame)))
         return local
 
     return on_call, local

@@ -7,7 +7,7 @@ position. `check_no_position_loops` measures that, with the same rule and messag
     check_no_position_loops(im2col, (x_small, 3, 3, 1, 1), (x_large, 3, 3, 1, 1), positions=(50, 5120))
 
 Which lines count: every line of Python code that is not a library's (not a file of the Python
-installation, its site-packages, or this package), so lambdas, comprehensions, nested functions,
+installation, its site-packages, this package or the grader's), so lambdas, comprehensions, nested functions,
 helpers in other cells and code made with exec all count; library code (numpy's own Python) does not.
 Calls into convbook.layers (the instructor's layers) are recorded by name.
 
@@ -31,9 +31,11 @@ _LAYERS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "layers.
 
 
 def library_dirs():
-    """Folders whose Python code is a library's, not the student's (this package's included)."""
-    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
-             os.path.dirname(os.path.abspath(__file__))}
+    """Folders whose Python code is a library's, not the student's (this package's, and the grader's
+    `autograder` beside it, included)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, here,
+             os.path.join(os.path.dirname(here), "autograder")}
     paths |= {sysconfig.get_path(name) for name in ("stdlib", "platstdlib", "purelib", "platlib")}
     dirs = set()
     for path in paths:

@@ -404,6 +404,8 @@ def _install_guard(secret, reply_fd, banned, strict):
             if type(args[0]) is list:
                 list.extend(args[0], log)
             log.clear()
+        elif event == "sys._current_frames":   # every thread's frames, this one's (maybe in the hook) too
+            refuse(event, "your code used sys._current_frames, which the grader does not allow")
         elif event == "sys._getframe" and state["counting"]:
             refuse(event, "your code looked at its frames while its lines were counted")
         elif event == "object.__getattr__" and args[1] in FRAME_ATTRIBUTES and state["counting"]:
@@ -431,7 +433,7 @@ def _install_guard(secret, reply_fd, banned, strict):
             refuse(event, f"your code called {event}, which would switch off the line counter")
         elif event.startswith("gc.get_"):
             refuse(event, f"your code used {event}, which the grader does not allow")
-        elif event.startswith("ctypes.") or event in ("code.__new__", "sys._current_frames"):
+        elif event.startswith("ctypes.") or event == "code.__new__":
             refuse(event, f"your code used {event}, which the grader does not allow")
         elif event == "compile" and isinstance(args[1], str) and _is_library(args[1], dirs):
             state["own"] += 1

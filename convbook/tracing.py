@@ -261,6 +261,8 @@ def _install_guard(secret, reply_fd, banned, strict):
         return any(module == b or module.startswith(b + ".") for b in banned)
 
     def banned_path(path):
+        if not fragments:
+            return None
         try:
             path = realpath(fspath(path))
         except (TypeError, ValueError, OSError):

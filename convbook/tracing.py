@@ -4,10 +4,12 @@ A function with no Python loop over the images N or the output positions H', W' 
 number of Python lines whatever N, H' and W' are; a loop over them runs its body once per image or
 position. `check_no_position_loops` measures that, with the same rule and message as the grader:
 
-    check_no_position_loops(im2col, (x_small, 3, 3, 1, 1), (x_large, 3, 3, 1, 1), positions=(50, 5120))
+    x_small, x_large = np.zeros((2, 3, 5, 6)), np.zeros((16, 3, 21, 22))    # 2x3 windows, stride 1, pad 1:
+    check_no_position_loops(im2col, (x_small, 2, 3, 1, 1), (x_large, 2, 3, 1, 1),
+                            positions=(2 * 6 * 6, 16 * 22 * 22))        # N * H' * W' of each
 
 Which lines count: every line of Python code that is not a library's (not a file of the Python
-installation, its site-packages, or this package), so lambdas, comprehensions, nested functions,
+installation, its site-packages, this package or the grader's), so lambdas, comprehensions, nested functions,
 helpers in other cells and code made with exec all count; library code (numpy's own Python) does not.
 Calls into convbook.layers (the instructor's layers) are recorded by name.
 
@@ -31,9 +33,11 @@ _LAYERS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "layers.
 
 
 def library_dirs():
-    """Folders whose Python code is a library's, not the student's (this package's included)."""
-    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
-             os.path.dirname(os.path.abspath(__file__))}
+    """Folders whose Python code is a library's, not the student's (this package's, and the grader's
+    `autograder` beside it, included)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, here,
+             os.path.join(os.path.dirname(here), "autograder")}
     paths |= {sysconfig.get_path(name) for name in ("stdlib", "platstdlib", "purelib", "platlib")}
     dirs = set()
     for path in paths:
@@ -61,24 +65,31 @@ def code_objects(fn):
 def _tally(done):
     """A generator that counts what the tracer sends it; `done` (an object only the counter holds) makes it
     yield the counts. Its state lives in its own frame, which the grader's audit hook keeps from student code."""
-    total, per_line, references, notes = 0, {}, set(), []
+    total, per_line, references, notes, started = 0, {}, set(), [], set()
     event = yield
-    while event is not done:
-        if type(event) is tuple and len(event) == 3:
+    while event is not done:   # (only exact str and int are looked at: no student code runs in here)
+        if type(event) is tuple and len(event) == 3 and type(event[0]) is str and type(event[1]) is str \
+                and type(event[2]) is int:
             kind, name, line = event
             if kind == "line":
                 total += 1
                 per_line[(name, line)] = per_line.get((name, line), 0) + 1
             elif kind == "ref":
                 references.add(name)
-            elif kind == "resumed":
+            elif kind == "start":         # line: id() of a generator frame started in the measured call
+                started.add(line)
+            elif kind == "resume" and line not in started:
                 notes.append(f"{name} resumed a generator that was started before the measured call")
         event = yield
     yield {"total": total, "per_line": dict(per_line), "reference_calls": sorted(references), "interference": notes}
 
 
-def _tracer(push, skipped, dirs, layers_file=_LAYERS_FILE, flags=_GENERATOR_FLAGS, resume=_RESUME):
-    """(global trace function, local trace function) that push line events of the student's code."""
+def _tracer(push, skipped, dirs, layers_file=_LAYERS_FILE, flags=_GENERATOR_FLAGS, fresh=bytes((_RESUME, 0)),
+            ident=id):
+    """(global trace function, local trace function) that push line events of the student's code.
+
+    They read no global name and no builtin (in the sandbox student code can reach them, and their
+    globals, through sys.gettrace(): there is nothing there to change)."""
     def local(frame, event, arg):
         if event == "line":
             push(("line", frame.f_code.co_name, frame.f_lineno))
@@ -90,14 +101,13 @@ def _tracer(push, skipped, dirs, layers_file=_LAYERS_FILE, flags=_GENERATOR_FLAG
             return None
         name = code.co_filename
         if name.startswith("<frozen ") or name.startswith(dirs):
-            if name == layers_file and not code.co_name.startswith("_"):
+            if name == layers_file and code.co_name.isidentifier() and not code.co_name.startswith("_"):
                 push(("ref", code.co_name, 0))
             return None
-        if code.co_flags & flags:
-            lasti, raw = frame.f_lasti, code.co_code
-            fresh = lasti < 0 or (lasti + 1 < len(raw) and raw[lasti] == resume and raw[lasti + 1] == 0)
-            if not fresh:
-                push(("resumed", code.co_name, 0))
+        if code.co_flags & flags:   # a generator or coroutine: started in this call, or resumed?
+            lasti = frame.f_lasti
+            started = lasti < 0 or code.co_code[lasti:lasti + 2] == fresh
+            push(("start" if started else "resume", code.co_name, ident(frame)))
         return local
 
     return on_call, local
@@ -217,6 +227,7 @@ def install_guard(secret, reply_fd, banned=(), strict=True):
     import builtins
     import types
 
+    # (nothing student code can reach refers to `private`: the hook keeps frames of this file from it)
     private = dict(globals(), __builtins__=dict(vars(builtins)))
     for key, value in list(private.items()):
         if isinstance(value, types.FunctionType) and value.__module__ == __name__:
@@ -227,6 +238,8 @@ def install_guard(secret, reply_fd, banned=(), strict=True):
 
 def _install_guard(secret, reply_fd, banned, strict):
     import _hashlib
+    import resource
+    import types
 
     import numpy as np
 
@@ -237,6 +250,11 @@ def _install_guard(secret, reply_fd, banned, strict):
     hmac_digest, write, realpath, fspath = _hashlib.hmac_digest, os.write, os.path.realpath, os.fspath
     getframe, current_frames, settrace, gettrace = sys._getframe, sys._current_frames, sys.settrace, sys.gettrace
     listdir, getpid, ndarray = os.listdir, os.getpid, np.ndarray
+    function_type, setrlimit, nproc = types.FunctionType, resource.setrlimit, resource.RLIMIT_NPROC
+    this_file, tally_code = _tally.__code__.co_filename, _tally.__code__
+    # the tracer's functions get globals of their own (empty): student code reaches them by sys.gettrace()
+    make_tracer = types.FunctionType(_tracer.__code__, {"__builtins__": {}}, "_tracer", _tracer.__defaults__)
+    make_tally, own_code_objects, dumps = _tally, code_objects, _dumps
     secret = bytes(secret)
     state = {"counting": False, "own": 0}
     log, interference = [], []
@@ -245,6 +263,8 @@ def _install_guard(secret, reply_fd, banned, strict):
         return any(module == b or module.startswith(b + ".") for b in banned)
 
     def banned_path(path):
+        if not fragments:
+            return None
         try:
             path = realpath(fspath(path))
         except (TypeError, ValueError, OSError):
@@ -291,9 +311,38 @@ def _install_guard(secret, reply_fd, banned, strict):
                     found.append(entry)   # in our namespace, our child, or in our process group
         return found
 
+    def reaches_guard(frame):
+        """Whether `frame` or a frame below it runs this file's code (the guard's state is in there)."""
+        while frame is not None:
+            if frame.f_code.co_filename == this_file:
+                return True
+            frame = frame.f_back
+        return False
+
+    def frame_of(obj, attribute):
+        state["own"] += 1
+        try:
+            return getattr(obj, attribute, None)
+        finally:
+            state["own"] -= 1
+
+    def describe(error):
+        """"Name: message" of the student's exception, read without running any of its code."""
+        name = type.__dict__["__name__"].__get__(type(error), type)
+        args = BaseException.__dict__["args"].__get__(error)
+        message = args[0] if type(args) is tuple and len(args) == 1 and type(args[0]) is str else ""
+        return f"{name}: {message}" if message else name
+
     def count(nonce, fn, fn_args, skip):
         if state["counting"]:
             refuse("convbook.count_lines", "your code started the line counter inside a count")
+        if type(nonce) is not str or type(fn_args) not in (list, tuple) or type(skip) is not list:
+            raise TypeError("convbook.count_lines(nonce: str, fn, args: list, skip: list)")
+        if strict:   # no new thread or process from now on (3.11 audits no thread start): the limit is for good
+            try:
+                setrlimit(nproc, (0, 0))
+            except (ValueError, OSError):
+                pass
         interference.clear()
         state["own"] += 1
         try:
@@ -303,12 +352,12 @@ def _install_guard(secret, reply_fd, banned, strict):
                 interference.append("a process started by your code was running while the lines were counted")
         finally:
             state["own"] -= 1
-        skipped = set().union(*(code_objects(f) for f in skip if f is not fn and callable(f)))
+        skipped = set().union(*(own_code_objects(f) for f in skip if type(f) is function_type and f is not fn))
         done = object()
-        tally = _tally(done)
+        tally = make_tally(done)
         next(tally)
         push = tally.send
-        on_call, local = _tracer(push, skipped, dirs)
+        on_call, local = make_tracer(push, skipped, dirs)
         cells = [c.cell_contents for f in (on_call, local) for c in f.__closure__]
         error = result = None
         state["own"] += 1
@@ -317,7 +366,8 @@ def _install_guard(secret, reply_fd, banned, strict):
         try:
             result = fn(*fn_args)
         except BaseException as exc:  # noqa: B036 (the student's error, reported below)
-            error = exc
+            error = describe(exc)
+            exc.__traceback__ = None   # it led to this frame
         finally:
             state["own"] += 1
             still_ours = gettrace() is on_call
@@ -341,11 +391,8 @@ def _install_guard(secret, reply_fd, banned, strict):
         if type(first) is ndarray and first.dtype.kind in "biuf":
             body["result"] = {"dtype": first.dtype.str, "shape": list(first.shape), "hex": first.tobytes().hex()}
         if error is not None:
-            try:
-                body["error"] = f"{type(error).__name__}: {error}"
-            except BaseException:  # noqa: B036
-                body["error"] = type(error).__name__
-        data = _dumps(body).encode()
+            body["error"] = error
+        data = dumps(body).encode()
         mac = hmac_digest(secret, data, "sha256").hex()
         header = ('{"guarded": "%s", "mac": "%s", "blob_bytes": []}' % (data.hex(), mac)).encode()
         message = memoryview(len(header).to_bytes(8, "big") + header)
@@ -358,8 +405,21 @@ def _install_guard(secret, reply_fd, banned, strict):
         if event == "convbook.count_lines":
             count(*args)
         elif event == "convbook.log":
-            args[0].extend(log)
+            if type(args[0]) is list:
+                list.extend(args[0], log)
             log.clear()
+        elif event == "sys._current_frames":   # every thread's frames, this one's (maybe in the hook) too
+            refuse(event, "your code used sys._current_frames, which the grader does not allow")
+        elif event == "sys._getframe" and state["counting"]:
+            refuse(event, "your code looked at its frames while its lines were counted")
+        elif event == "object.__getattr__" and args[1] in FRAME_ATTRIBUTES and state["counting"]:
+            refuse(event, f"your code looked at {args[1]} while its lines were counted")
+        elif (event == "sys._getframe" and reaches_guard(args[0])) or (
+                event == "object.__getattr__" and args[1] in FRAME_ATTRIBUTES
+                and ((args[1] == "gi_frame" and getattr(args[0], "gi_code", None) is tally_code)
+                     or reaches_guard(frame_of(args[0], args[1])))):
+            # e.g. a traceback through the hook (a refused import): not the student's doing, not logged
+            raise RuntimeError("this frame belongs to the grader's guard (refused)")
         elif event == "import" and is_banned(args[0]):
             log.append(args[0])
             raise BannedModule(f"No module named {args[0]!r}: {BAN_NOTE}", name=args[0])
@@ -375,7 +435,9 @@ def _install_guard(secret, reply_fd, banned, strict):
             return
         elif event in ("sys.settrace", "sys.setprofile"):
             refuse(event, f"your code called {event}, which would switch off the line counter")
-        elif event.startswith(("gc.get_", "ctypes.")) or event == "code.__new__":
+        elif event.startswith("gc.get_"):
+            refuse(event, f"your code used {event}, which the grader does not allow")
+        elif event.startswith("ctypes.") or event == "code.__new__":
             refuse(event, f"your code used {event}, which the grader does not allow")
         elif event == "compile" and isinstance(args[1], str) and _is_library(args[1], dirs):
             state["own"] += 1

@@ -3,6 +3,7 @@
 Every attack is a real submission graded by the real engine and sandbox (grade_submission, as
 `python -m autograder grade` runs it); beside each, honest answers that keep full marks.
 """
+import json
 import re
 
 import nbformat
@@ -214,6 +215,7 @@ LOOP_ATTACKS = {
     "frame-f_trace": ("import sys\n    try:\n        frame = sys._getframe()\n        frame.f_trace = None\n"
                       "        frame.f_trace_lines = False\n    except Exception:\n        pass",
                       "position_loop", POSITION_LOOP),
+    # (3.11 audits no thread start: the clean room simply cannot start threads once lines are counted)
     "thread-inside": ("import threading\n    box = []\n    try:\n"
                       "        t = threading.Thread(target=lambda: box.append(position_loop(x, HH, WW, stride, pad)))\n"
                       "        t.start()\n        t.join()\n        return box[0]\n    except Exception:\n        pass",
@@ -232,12 +234,13 @@ LOOP_ATTACKS = {
                            "position_loop = _scope.get('position_loop')"),
     # the counter's own code, the builtins it might use and the child's functions, replaced
     "replace-the-counter": ("pass", "position_loop", POSITION_LOOP + '''
-import builtins, sys
+import sys
 import convbook.tracing as _t
 _t.count_lines = lambda *a, **k: {"total": 0, "per_line": {}, "reference_calls": [], "interference": []}
 _t._tracer = lambda *a, **k: (None, None)
 _t._tally = _t._dumps = _t.install_guard = lambda *a, **k: None
-builtins.sorted = lambda *a, **k: []
+sys.settrace = sys.setprofile = lambda *a: None
+sys.gettrace = lambda: None
 _main = sys.modules["__main__"]
 _main.short_error = lambda exc: "nothing"
 '''),
@@ -265,7 +268,7 @@ def test_a_looped_im2col_scores_zero_however_disguised(attack, tmp_path):
     assert_zero(cells, IM2COL)
     if attack in ("plain", "exec-other-globals", "replace-the-counter"):
         assert tracing.LOOP_RULE in cells["test_im2col_hidden"].error
-    if attack not in ("plain", "exec-other-globals", "replace-the-counter"):   # a guard saw it: flagged
+    if attack not in ("plain", "exec-other-globals", "replace-the-counter", "thread-inside"):   # seen: flagged
         assert any("guard" in flag for flag in result.flags), result.flags
 
 
@@ -298,6 +301,25 @@ def test_a_helper_with_a_lambda_a_comprehension_and_a_nested_function_counts_the
     assert here["per_line"] == there["per_line"]
     assert {"<lambda>", "<listcomp>", "as_rows"} <= {name for name, _ in there["per_line"]}
     assert not there["interference"] and np.array_equal(there["result"], im2col_reference(*args))
+
+
+def test_the_count_is_the_same_in_a_jupyter_kernel(tmp_path):
+    """What a student's kernel counts (convbook.check_no_position_loops) is what the engine counts."""
+    from autograder.solution_pages import execute_notebook
+
+    args = "(np.random.default_rng(0).standard_normal((2, 3, 5, 6)), 2, 3, 1, 1)"
+    report = ("import json\nfrom convbook.tracing import count_lines\n"
+              f"counts = count_lines(im2col, {args})\n"
+              "print(json.dumps(sorted([f, line, n] for (f, line), n in counts['per_line'].items())))")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in
+                                         ("import numpy as np", HONEST_IM2COL, report)])
+    nbformat.write(nb, str(tmp_path / "kernel.ipynb"))
+    printed = execute_notebook(tmp_path / "kernel.ipynb").cells[2].outputs[0]["text"]
+    in_kernel = {(f, line): n for f, line, n in json.loads(printed)}
+    with Sandbox(limits=LIMITS, banned=[REFERENCE_LAYERS]) as sandbox:
+        sandbox.run_cells(["import numpy as np", HONEST_IM2COL])
+        there = sandbox.count_lines("im2col", (np.random.default_rng(0).standard_normal((2, 3, 5, 6)), 2, 3, 1, 1))
+    assert in_kernel == there["per_line"] and sum(in_kernel.values()) > 10
 
 
 def test_honest_fast_layers_keep_full_marks(tmp_path):

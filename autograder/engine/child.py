@@ -33,7 +33,6 @@ import select
 import struct
 import sys
 import time
-import traceback
 
 import numpy as np
 
@@ -224,6 +223,19 @@ def _statements(source, index):
     return pieces
 
 
+def _cell_line(tb, filename):
+    """The last line of `filename` in the traceback `tb` (frames of the guard's hook are refused: skipped)."""
+    line = None
+    while tb is not None:
+        try:
+            if tb.tb_frame.f_code.co_filename == filename:
+                line = tb.tb_lineno
+        except RuntimeError:
+            pass
+        tb = tb.tb_next
+    return line
+
+
 def run_cells(cells, namespace, by_statement=False):
     """Execute each cell in `namespace`; an error stops that cell only (as in a notebook run with errors).
 
@@ -245,8 +257,7 @@ def run_cells(cells, namespace, by_statement=False):
                 try:
                     exec(code, namespace)
                 except BaseException as exc:  # noqa: B036 (SystemExit and KeyboardInterrupt count as the cell's error)
-                    frames = traceback.extract_tb(exc.__traceback__)
-                    line = next((f.lineno for f in reversed(frames) if f.filename == f"<cell {index}>"), None)
+                    line = _cell_line(exc.__traceback__, f"<cell {index}>")
                     errors.append(short_error(exc) + (f" (line {line} of the cell)" if line else ""))
                     if isinstance(exc, tracing.BannedModule) and exc.name:
                         banned.update({name: exc.name for name in names})

@@ -23,6 +23,7 @@ import os
 import sys
 import sysconfig
 
+THREAD_CPU_NS = 5_000_000   # CPU time other threads may use while lines are counted (a sleeping monitor: ~0)
 LOOP_TOLERANCE = 4   # lines; a loop over N, H' or W' adds at least one line per extra iteration
 LOOP_RULE = "has a Python loop over the images or the output positions"
 CALLS_REFERENCE = ("calls convbook.layers.{fn}, the instructor's reference layer: this exercise is to "
@@ -169,8 +170,11 @@ def check_no_position_loops(fn, small_args, large_args, *, positions=None, skip=
     counts = []
     for args in (small_args, large_args):
         remote = getattr(fn, "count_lines", None)   # a function running in the grading engine's sandbox
+        here = []   # inside the engine's sandbox, its guard counts (a trace function of ours is refused there)
         if callable(remote):
             count = remote(tuple(args), tuple(getattr(f, "__name__", f) for f in skip))
+        elif sys.audit("convbook.count_here", here, fn, copy.deepcopy(tuple(args)), list(skip)) or here:
+            count = here[0]
         else:
             count = count_lines(fn, copy.deepcopy(tuple(args)), skip)
         if count.get("interference") or not count.get("ok", True):
@@ -248,13 +252,15 @@ def _install_guard(secret, reply_fd, banned, strict):
     banned = tuple(banned)
     fragments = _module_paths(banned)
     hmac_digest, write, realpath, fspath = _hashlib.hmac_digest, os.write, os.path.realpath, os.fspath
-    getframe, current_frames, settrace, gettrace = sys._getframe, sys._current_frames, sys.settrace, sys.gettrace
+    getframe, settrace, gettrace = sys._getframe, sys.settrace, sys.gettrace
     listdir, getpid, ndarray = os.listdir, os.getpid, np.ndarray
+    import threading
+    native_id = threading.get_native_id
     function_type, setrlimit, nproc = types.FunctionType, resource.setrlimit, resource.RLIMIT_NPROC
     this_file, tally_code = _tally.__code__.co_filename, _tally.__code__
     # the tracer's functions get globals of their own (empty): student code reaches them by sys.gettrace()
     make_tracer = types.FunctionType(_tracer.__code__, {"__builtins__": {}}, "_tracer", _tracer.__defaults__)
-    make_tally, own_code_objects, dumps = _tally, code_objects, _dumps
+    make_tally, own_code_objects, dumps, npy_header = _tally, code_objects, _dumps, _npy_header
     secret = bytes(secret)
     state = {"counting": False, "own": 0}
     log, interference = [], []
@@ -333,7 +339,20 @@ def _install_guard(secret, reply_fd, banned, strict):
         message = args[0] if type(args) is tuple and len(args) == 1 and type(args[0]) is str else ""
         return f"{name}: {message}" if message else name
 
-    def count(nonce, fn, fn_args, skip):
+    def other_threads_cpu():
+        """{thread id: CPU nanoseconds so far} of this process's threads other than the calling one."""
+        times, me = {}, str(native_id())
+        for tid in listdir("/proc/self/task"):
+            if tid == me:
+                continue
+            try:
+                with open(f"/proc/self/task/{tid}/schedstat") as f:
+                    times[tid] = int(f.read().split()[0])
+            except (OSError, ValueError, IndexError):
+                times[tid] = -1   # unknown: counted as work below
+        return times
+
+    def count(nonce, fn, fn_args, skip, box=None):
         if state["counting"]:
             refuse("convbook.count_lines", "your code started the line counter inside a count")
         if type(nonce) is not str or type(fn_args) not in (list, tuple) or type(skip) is not list:
@@ -346,8 +365,7 @@ def _install_guard(secret, reply_fd, banned, strict):
         interference.clear()
         state["own"] += 1
         try:
-            if len(current_frames()) > 1:
-                interference.append("another Python thread of your code was running while the lines were counted")
+            threads_before = other_threads_cpu()   # other threads may exist (tqdm's monitor): judged by their work
             if other_processes():
                 interference.append("a process started by your code was running while the lines were counted")
         finally:
@@ -375,6 +393,16 @@ def _install_guard(secret, reply_fd, banned, strict):
             state["counting"], state["own"] = False, state["own"] - 1
         if not still_ours:
             interference.append("the line counter was replaced while your code ran")
+        state["own"] += 1
+        try:
+            threads_after = other_threads_cpu()
+        finally:
+            state["own"] -= 1
+        worked = sum(max(t - threads_before.get(tid, 0), 0) if t >= 0 else THREAD_CPU_NS
+                     for tid, t in threads_after.items())
+        if worked >= THREAD_CPU_NS:   # lines run there are not counted: work there cannot be allowed
+            interference.append(f"another thread of your code ran for {worked // 1000000} ms of CPU while the "
+                                "lines were counted")
         now = [c.cell_contents for f in (on_call, local) for c in f.__closure__]
         if len(now) != len(cells) or not all(a is b for a, b in zip(now, cells)):
             interference.append("your code changed the line counter while it ran")
@@ -388,14 +416,22 @@ def _install_guard(secret, reply_fd, banned, strict):
         body = {"nonce": nonce, "total": counts["total"], "reference_calls": counts["reference_calls"],
                 "per_line": [[f, line, n] for (f, line), n in counts["per_line"].items()],
                 "interference": notes, "ok": error is None}
-        if type(first) is ndarray and first.dtype.kind in "biuf":
-            body["result"] = {"dtype": first.dtype.str, "shape": list(first.shape), "hex": first.tobytes().hex()}
+        raw, npy = b"", b""
+        if type(first) is ndarray and first.dtype.kind in "biuf":   # the array itself, as an .npy blob
+            raw = first.tobytes()
+            body["result"] = {"dtype": first.dtype.str, "shape": list(first.shape)}
+            npy = npy_header(first.dtype.str, tuple(first.shape)) + raw
         if error is not None:
             body["error"] = error
+        if box is not None:   # the student's own check (convbook.check_no_position_loops) in the sandbox
+            body["result"], body["per_line"] = result, counts["per_line"]
+            list.append(box, body)
+            return
         data = dumps(body).encode()
-        mac = hmac_digest(secret, data, "sha256").hex()
-        header = ('{"guarded": "%s", "mac": "%s", "blob_bytes": []}' % (data.hex(), mac)).encode()
-        message = memoryview(len(header).to_bytes(8, "big") + header)
+        mac = hmac_digest(secret, data + raw, "sha256").hex()
+        header = ('{"guarded": "%s", "mac": "%s", "blob_bytes": [%s]}'
+                  % (data.hex(), mac, len(npy) if npy else "")).encode()
+        message = memoryview(len(header).to_bytes(8, "big") + header + npy)
         while message:
             message = message[write(reply_fd, message):]
 
@@ -404,10 +440,15 @@ def _install_guard(secret, reply_fd, banned, strict):
             return
         if event == "convbook.count_lines":
             count(*args)
+        elif event == "convbook.count_here":   # (box, fn, args, skip): the count, appended to box
+            if type(args[0]) is list:
+                count("", args[1], args[2], list(args[3]), args[0])
         elif event == "convbook.log":
             if type(args[0]) is list:
                 list.extend(args[0], log)
             log.clear()
+        elif event == "sys.addaudithook":   # CPython runs hooks untraced: a second hook is code nobody counts
+            refuse(event, "your code added an audit hook, which the grader does not allow")
         elif event == "sys._current_frames":   # every thread's frames, this one's (maybe in the hook) too
             refuse(event, "your code used sys._current_frames, which the grader does not allow")
         elif event == "sys._getframe" and state["counting"]:
@@ -483,8 +524,18 @@ def _dumps(value):
     return "[" + ", ".join(_dumps(v) for v in value) + "]"
 
 
-def read_count_reply(reply, secret, nonce):
+def _npy_header(dtype, shape):
+    """The header of an .npy (version 1.0) file of a C-ordered array of `dtype` (a str) and `shape`,
+    built from str methods only."""
+    dims = "".join(str(n) + ", " for n in shape) if len(shape) != 1 else str(shape[0]) + ","
+    text = "{'descr': '" + dtype + "', 'fortran_order': False, 'shape': (" + dims.rstrip(" ") + "), }"
+    text += " " * (63 - (10 + len(text)) % 64) + "\n"
+    return b"\x93NUMPY\x01\x00" + len(text).to_bytes(2, "little") + text.encode()
+
+
+def read_count_reply(reply, secret, nonce, arrays=()):
     """The count in a reply written by the guard's hook, checked: (counts dict, None) or (None, reason).
+    arrays: the reply's arrays (the result, when fn returned one).
 
     counts: {"ok", "total", "per_line": {(function, line): n}, "reference_calls", "interference", "error",
     "result": the first array fn returned, or None}.
@@ -496,13 +547,19 @@ def read_count_reply(reply, secret, nonce):
 
     data = bytes.fromhex(reply.get("guarded", "")) if isinstance(reply.get("guarded"), str) else b""
     mac = reply.get("mac")
-    if not data or not isinstance(mac, str) or not hmac.compare_digest(
-            hmac.new(secret, data, "sha256").hexdigest(), mac):
+    arrays = list(arrays)
+    raw = arrays[0].tobytes() if len(arrays) == 1 and isinstance(arrays[0], np.ndarray) else b""
+    if not data or len(arrays) > 1 or not isinstance(mac, str) or not hmac.compare_digest(
+            hmac.new(secret, data + raw, "sha256").hexdigest(), mac):
         return None, "the reply of the line counter was not authentic (your code wrote to the grader's channel)"
     body = json.loads(data)
     if body.get("nonce") != nonce:
         return None, "the reply of the line counter answered another request (your code replayed a count)"
     result = body.get("result")
     if result is not None:
-        result = np.frombuffer(bytes.fromhex(result["hex"]), dtype=np.dtype(result["dtype"])).reshape(result["shape"])
+        if not arrays or arrays[0].dtype.str != result["dtype"] or list(arrays[0].shape) != result["shape"]:
+            return None, "the reply of the line counter was not authentic (its array does not match)"
+        result = arrays[0]
+    elif arrays:
+        return None, "the reply of the line counter was not authentic (an array it did not send)"
     return {**body, "per_line": {(f, line): n for f, line, n in body["per_line"]}, "result": result}, None

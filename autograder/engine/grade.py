@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from autograder import notebook_cells
 from autograder.checks.core import set_run_seed, set_sandbox_seconds
 from autograder.engine.remote import RemoteFunction
-from autograder.engine.rules import ban_message, banned_modules, bans
+from autograder.engine.rules import ban_message, bans
 from autograder.engine.sandbox import MAX_ERROR_CHARS, Sandbox, capped
 from autograder.engine.submission import code_flags, read_submission, test_cell_flags
 from autograder.paths import REPO, release_notebook, source_notebook
@@ -160,10 +160,13 @@ def grade_submission(assignment, folder, student, secret, course_root, sandbox_m
         started = time.perf_counter()
         sandbox.run_cells(sources)
         result.sandbox_seconds = time.perf_counter() - started   # real time, cut cells' time included
-        # the clean room: the functions under a ban run where the banned libraries do not exist
-        clean = stack.enter_context(Sandbox(**sandbox_args, banned=banned_modules(assignment))) if under_ban else None
-        if clean is not None:
-            clean.run_cells(sources)
+        # the clean rooms: each function under a ban runs where exactly its banned libraries do not
+        # exist (one clean room per distinct set of bans, started when first needed), on the same budget
+        clean_rooms = {}
+        for modules in sorted({modules for modules, _ in under_ban.values()}):
+            clean_rooms[modules] = stack.enter_context(Sandbox(**sandbox_args, banned=modules,
+                                                               deadline=sandbox.budget_deadline))
+            clean_rooms[modules].run_cells(sources, lazily=True)
         # for checks on the notebook's run time: a notebook whose cells were cut did not run whole, and
         # however long it would have run is unknown, so it is never credited as fast
         set_sandbox_seconds(result.sandbox_seconds if not sandbox.fatal else float("inf"))
@@ -174,8 +177,12 @@ def grade_submission(assignment, folder, student, secret, course_root, sandbox_m
                 continue
             if notebook_cells.is_answer(cell):
                 for name in _defined_functions(notebook_cells.strip_solution_markers(cell.source)):
-                    namespace[name] = (RemoteFunction(clean, name, explain=_ban_explainer(name, *under_ban[name], clean))
-                                       if name in under_ban else RemoteFunction(sandbox, name))
+                    if name in under_ban:
+                        clean = clean_rooms[under_ban[name][0]]
+                        namespace[name] = RemoteFunction(clean, name, explain=_ban_explainer(name, *under_ban[name],
+                                                                                             clean))
+                    else:
+                        namespace[name] = RemoteFunction(sandbox, name)
             elif notebook_cells.is_test(cell):
                 passed, output, error = run_in_grader(cell.source, namespace)
                 result.cells.append(CellResult(notebook_cells.grade_id(cell), notebook_cells.points(cell), passed,
@@ -186,9 +193,9 @@ def grade_submission(assignment, folder, student, secret, course_root, sandbox_m
         if sandbox.fatal:
             result.problems.append("As some of your code cells were stopped, the notebook did not run whole: "
                                    "its run time counts as over any time limit.")
-        if sandbox.out_of_time:
+        if any(box.out_of_time for box in (sandbox, *clean_rooms.values())):
             result.problems.append(f"Grading stopped: {sandbox.budget_message()}.")
-        result.flags += guard_flags(sandbox, clean)
+        result.flags += guard_flags(sandbox, *clean_rooms.values())
     return result
 
 

@@ -2,7 +2,7 @@
 
 Isolation, strongest first (see `isolation()`; $CONVBOOK_SANDBOX_MODE may ask for a weaker one):
 - "namespaces": as root with util-linux's `unshare` and `setpriv`: private mount, PID and network
-  namespaces (no network at all), and a root of its own built from an allow-list (`view_paths`): the
+  namespaces (no network at all), an IPC namespace (System V objects and POSIX queues die with it), and a root of its own built from an allow-list (`view_paths`): the
   system's programs and libraries, the interpreter's prefix, its venv and the convbook package, all
   read-only; a size-bounded tmpfs as /tmp (also HOME) and /dev/shm, discarded with the namespace. Nothing
   else of the host or the checkout exists for the child, whatever folders are there. The code runs
@@ -11,7 +11,7 @@ Isolation, strongest first (see `isolation()`; $CONVBOOK_SANDBOX_MODE may ask fo
   uid per submission, a private 0700 scratch directory as working directory and HOME; whoever starts the
   engine makes the hidden paths unreadable to it (`run_autograder` does). The child can still read what
   is world-readable on the host and write to world-writable folders: after the submission every process
-  of its uid is killed (until none is left) and every file it owns there is deleted.
+  of its uid is killed (until none is left) and every file and System V IPC object it owns is deleted.
 - "limits": elsewhere, a scratch directory as working directory and a scrubbed environment.
 All get resource limits (address space, CPU seconds, file size, processes), a wall-clock timeout on
 every request and a wall-clock budget for the whole submission; replies and the grader's own functions
@@ -22,6 +22,7 @@ import contextlib
 import fcntl
 import os
 import resource
+import secrets
 import select
 import shlex
 import shutil
@@ -101,7 +102,7 @@ def isolation() -> str:
     if os.geteuid() != 0 or not shutil.which("setpriv"):
         best = "limits"
     else:
-        probe = subprocess.run(["unshare", "--mount", "--net", "--pid", "--fork", "--mount-proc", "true"],
+        probe = subprocess.run(["unshare", "--mount", "--net", "--ipc", "--pid", "--fork", "--mount-proc", "true"],
                                capture_output=True, check=False) if shutil.which("unshare") else None
         best = "namespaces" if probe is not None and probe.returncode == 0 else "uid"
     wanted = os.environ.get(MODE_VARIABLE, "")
@@ -168,9 +169,35 @@ def _tool(name):
     return shutil.which(name, path="/usr/sbin:/usr/bin:/sbin:/bin") or name
 
 
-def _namespace_command(python, root, request_fd, reply_fd, uid, limits):
+def absent_mounts(absent, view):
+    """Shell lines (for `_namespace_command`, root in "$R") that make the files and folders `absent` not
+    exist in the child's view: a banned folder is covered by an empty read-only tmpfs, and the folder
+    holding a banned file is rebuilt from its other entries (bound read-only; its __pycache__ left out).
+    Paths outside the `view` are not there anyway."""
+    q = shlex.quote
+    lines = []
+    absent = [Path(os.path.realpath(p)) for p in absent]
+    inside = [p for p in absent if any(p == v or v in p.parents for v in view)]
+    for folder in (p for p in inside if p.is_dir()):
+        lines.append(f'mount -t tmpfs -o size=4k,mode=0555,ro convbook-absent "$R"{q(str(folder))}')
+    files = [p for p in inside if not p.is_dir() and not any(d in p.parents for d in inside if d.is_dir())]
+    for parent in sorted({p.parent for p in files}):
+        target = '"$R"' + q(str(parent))
+        lines.append(f"mount -t tmpfs -o size=64k,mode=0755 convbook-without {target}")
+        for entry in sorted(parent.iterdir()):
+            if entry in files or entry.name == "__pycache__" or entry.is_symlink():
+                continue
+            place = target + "/" + q(entry.name)
+            lines += [f"mkdir {place}" if entry.is_dir() else f"touch {place}",
+                      f"mount --rbind {q(str(entry))} {place}", f"mount -o remount,bind,ro {place}"]
+        lines.append(f"mount -o remount,ro {target}")
+    return lines
+
+
+def _namespace_command(python, root, request_fd, reply_fd, uid, limits, absent=()):
     """unshare + a root shell that builds the child's own root in `root` (an empty directory) from the
-    allow-list, then chroots into it and drops to the sandbox uid before running the child."""
+    allow-list (without the `absent` paths: banned libraries), then chroots into it and drops to the
+    sandbox uid before running the child."""
     q = shlex.quote
     lines = ["set -e", "mount --make-rprivate /", f"R={q(str(root))}",
              'mount -t tmpfs -o size=4m,mode=0755 convbook-root "$R"',
@@ -186,6 +213,7 @@ def _namespace_command(python, root, request_fd, reply_fd, uid, limits):
         lines.append(f"mkdir -p {inside}" if path.is_dir() else f"touch {inside}")
         lines.append(f"mount --rbind {q(str(path))} {inside}")
         lines.append(f"mount -o remount,bind,ro {inside}")
+    lines += absent_mounts(absent, view_paths(python))
     lines += ['mkdir "$R/dev/shm"',
               'mount -t tmpfs -o size=16m,mode=1777 convbook-shm "$R/dev/shm"',
               'mount -t proc proc "$R/proc"',
@@ -197,7 +225,7 @@ def _namespace_command(python, root, request_fd, reply_fd, uid, limits):
               (f'exec {q(_tool("chroot"))} "$R" {q(_tool("setpriv"))} --reuid={uid} --regid={uid} --clear-groups '
                f'--no-new-privs --inh-caps=-all --bounding-set=-all {q(_tool("env"))} -C /tmp '
                f'{q(str(Path(python).absolute()))} -I /tmp/child.py {request_fd} {reply_fd}')]
-    return ["unshare", "--mount", "--net", "--pid", "--fork", "--mount-proc", "--kill-child",
+    return ["unshare", "--mount", "--net", "--ipc", "--pid", "--fork", "--mount-proc", "--kill-child",
             "sh", "-c", "\n".join(lines) + "\n"]
 
 
@@ -266,6 +294,25 @@ def remove_files_of(uid: int, folders=SHARED_WRITABLE) -> int:
                 except OSError:
                     continue
             dirs[:] = [d for d in dirs if d in kept]
+    return removed
+
+
+def remove_ipc_of(uid: int) -> int:
+    """Delete the System V shared memory segments, message queues and semaphore sets `uid` owns or
+    created (they outlive every process); the number removed."""
+    removed = 0
+    for kind, flag in (("shm", "-m"), ("msg", "-q"), ("sem", "-s")):
+        try:
+            with open(f"/proc/sysvipc/{kind}") as table:
+                header, *rows = [line.split() for line in table]
+        except OSError:
+            continue
+        ident, owners = header.index(kind + "id" if kind != "msg" else "msqid"), [header.index("uid"),
+                                                                                  header.index("cuid")]
+        for row in rows:
+            if any(int(row[i]) == uid for i in owners):
+                done = subprocess.run([_tool("ipcrm"), flag, row[ident]], capture_output=True, check=False)
+                removed += done.returncode == 0
     return removed
 
 
@@ -346,8 +393,13 @@ def _checked_cell(reply):
             and isinstance(cells[0].get("ok"), bool)):
         raise ValueError("a malformed reply to running a cell")
     cell = cells[0]
+    banned, refused = cell.get("banned") or {}, cell.get("refused") or []
+    if not (isinstance(banned, dict) and isinstance(refused, list)):
+        raise ValueError("a malformed reply to running a cell")
     return {"ok": cell["ok"], "error": None if cell["ok"] else capped(cell.get("error")),
-            "stdout": capped(cell.get("stdout") or "", protocol.MAX_OUTPUT)}
+            "stdout": capped(cell.get("stdout") or "", protocol.MAX_OUTPUT),
+            "banned": {capped(k, 100): capped(v, 100) for k, v in list(banned.items())[:100]},
+            "refused": [capped(r) for r in refused[:20]]}
 
 
 class Sandbox:
@@ -356,13 +408,16 @@ class Sandbox:
     sandbox = Sandbox(limits=...); sandbox.run_cells([...]); sandbox.call("f", args)
     If the child dies (os._exit, a timeout, a memory bomb), the next request starts a fresh one and
     runs the same cells again first, so that one exercise's crash costs only that exercise. Once the
-    submission's budget (limits.submission_seconds, from run_cells) is spent, every request fails.
+    submission's budget (limits.submission_seconds, from run_cells, or the `deadline` shared by every
+    sandbox of the submission) is spent, every request fails.
     hidden: paths the caller keeps from the child in "uid" mode (namespaces mode sees only `view_paths`).
+    banned: modules the child must not have (the clean room); deadline: the submission's budget, shared.
     """
 
-    def __init__(self, hidden=(), limits=Limits(), python=sys.executable, mode=None, banned=()):
-        self.banned = list(banned)   # modules that must not exist in the child (their files are hidden too)
-        self.hidden = [Path(p).resolve() for p in hidden] + [Path(p) for p in banned_paths(self.banned)]
+    def __init__(self, hidden=(), limits=Limits(), python=sys.executable, mode=None, banned=(), deadline=None):
+        # modules that must not exist in the child: refused by its guard, and (namespaces mode) not on disk
+        self.banned = list(banned)
+        self.hidden = [Path(p).resolve() for p in hidden]
         self.secret = secrets.token_bytes(32)   # the key of the line counter's replies (convbook.tracing)
         self.limits = limits
         self.python = python
@@ -374,7 +429,10 @@ class Sandbox:
         self.scratch = None
         # the child's own uid, when it has one: its processes are counted, and killed at the end
         self.uid = _fresh_uid() if self.mode in ("namespaces", "uid") else None
-        self.budget_deadline = None   # monotonic time when the submission's budget runs out
+        # monotonic time when the submission's budget runs out: one deadline for every sandbox of a
+        # submission (pass the first one's `budget_deadline`), else set by run_cells
+        self.budget_deadline = deadline
+        self.shared_deadline = deadline is not None
         self.out_of_time = False
 
     # --- process life --------------------------------------------------------------------------------
@@ -388,7 +446,8 @@ class Sandbox:
         if self.mode == "namespaces":
             root = Path(self.scratch) / "root"
             root.mkdir()
-            cmd = _namespace_command(self.python, root, request_r, reply_w, uid, self.limits)
+            cmd = _namespace_command(self.python, root, request_r, reply_w, uid, self.limits,
+                                     absent=banned_paths(self.banned))
         else:
             work = Path(self.scratch) / "work"
             work.mkdir(mode=0o700)
@@ -433,6 +492,7 @@ class Sandbox:
             end_processes_of(self.uid)
             if self.mode == "uid":
                 remove_files_of(self.uid)
+                remove_ipc_of(self.uid)
         if self.scratch:
             shutil.rmtree(self.scratch, ignore_errors=True)
             self.scratch = None
@@ -541,18 +601,22 @@ class Sandbox:
         for index, reason in self.fatal.items():
             self.cell_results[index] = {"ok": False, "error": f"this cell was skipped: {reason}", "stdout": ""}
 
-    def run_cells(self, cells):
+    def run_cells(self, cells, lazily=False):
         """Run the student's code cells in order; returns [{"ok", "error", "stdout"}] per cell.
 
         A cell that ends the child (os._exit, a timeout, a memory bomb) is skipped from then on; cells
         not run when the budget ran out, or when the child kept dying, are None. The submission's
-        wall-clock budget starts here.
+        wall-clock budget starts here, unless the sandbox was given the submission's deadline.
+        lazily: start the child (and run the cells) at the first call instead (the results are then [None]).
         """
         self.cells = list(cells)
         self.cell_results = [None] * len(self.cells)
         self.fatal = {}
         self.restarts = 0
-        self.budget_deadline = time.monotonic() + self.limits.submission_seconds
+        if not self.shared_deadline:
+            self.budget_deadline = time.monotonic() + self.limits.submission_seconds
+        if lazily:
+            return self.cell_results
         try:
             self._ensure_started()
         except ChildDied:  # out of time or restarts: the calls that follow fail with the same reason
@@ -570,9 +634,9 @@ class Sandbox:
         blobs, callbacks = [], []
         tree = protocol.encode(list(args), blobs, callbacks)
         nonce = secrets.token_hex(16)
-        header, _ = self._request({"op": "count_lines", "name": name, "args": tree, "skip": list(skip),
-                                   "nonce": nonce}, blobs, callbacks)
-        counts, problem = read_count_reply(header, self.secret, nonce)
+        header, arrays = self._request({"op": "count_lines", "name": name, "args": tree, "skip": list(skip),
+                                        "nonce": nonce}, blobs, callbacks)
+        counts, problem = read_count_reply(header, self.secret, nonce, arrays)
         if problem is not None:
             return {"ok": False, "error": f"the loop rule could not be measured: {problem}",
                     "interference": [problem]}

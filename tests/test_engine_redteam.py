@@ -9,6 +9,7 @@ from test_engine_attacks import assert_full_marks, with_extra_cell
 from test_engine_bans import CONV, IM2COL, LOOPY_IM2COL, POSITION_LOOP, assert_zero, grade, submission
 
 from autograder.engine.sandbox import SANDBOX_UID_BASE, isolation
+from autograder.paths import source_notebook
 from convbook import tracing
 
 pytestmark = [
@@ -248,15 +249,21 @@ def conv2d_full(x, k):
 '''
 
 
-def test_an_fft_convolution_does_not_answer_the_exercise_that_bans_fftconvolve(tmp_path):
+def test_an_fft_convolution_with_numpy_is_allowed_as_the_notebook_says(tmp_path):
     """Hole (a judgement: FORBIDDEN["conv2d_full"] names fftconvolve, "compute the wide convolution
     yourself"): numpy.fft does what fftconvolve does, in three lines, and scores full marks. Bans by
     absence cannot reach it: numpy imports numpy.fft before the guard, so no "import" event ever comes.
     Fix by design: let FORBIDDEN name modules numpy preloads (numpy.fft) and make them absent in the clean
     room (remove them from sys.modules and numpy's namespace before student code runs), or say in the
-    notebook that numpy.fft is allowed and drop fftconvolve from the words."""
+    notebook that numpy.fft is allowed and drop fftconvolve from the words.
+
+    Decided: allowed. numpy.fft computes the wide convolution from its definition (zero padding to
+    H + KH - 1 is the point of the exercise, and an FFT answer must get it right); the notebook says so,
+    and only scipy (fftconvolve) stays banned."""
     cells, _ = grade(tmp_path, "conv_forward", submission("conv_forward", conv2d_full=FFT_FULL))
-    assert not cells["test_conv2d_full"].passed
+    assert cells["test_conv2d_full"].passed, cells["test_conv2d_full"].error
+    with open(source_notebook("conv_forward"), encoding="utf-8") as notebook:
+        assert "`numpy.fft` is allowed" in notebook.read()
 
 
 # --- honest answers: a thread that does nothing during the count is not tampering ------------------------

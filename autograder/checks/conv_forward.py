@@ -32,8 +32,8 @@ FIXED_IF_FLIPPED = np.array([[[[5.5, 0.5], [18.5, 6.5]]]])
 FORBIDDEN = {
     "conv_forward_naive": (("scipy", "torch", "convbook.layers", "correlate2d", "convolve2d", "fftconvolve"),
                            "write the loops yourself; scipy.signal is only the reference the checks use"),
-    "conv2d_full": (("scipy", "torch", "convolve2d", "fftconvolve"),
-                    "compute the wide convolution yourself"),
+    "conv2d_full": (("scipy", "torch", "convolve2d", "fftconvolve"),   # numpy.fft is allowed (the notebook says so)
+                    "compute the wide convolution yourself (numpy.fft is allowed)"),
 }
 
 

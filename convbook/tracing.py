@@ -85,9 +85,12 @@ def _tally(done):
     yield {"total": total, "per_line": dict(per_line), "reference_calls": sorted(references), "interference": notes}
 
 
-def _tracer(push, skipped, dirs, layers_file=_LAYERS_FILE, flags=_GENERATOR_FLAGS, fresh=bytes((_RESUME, 0)),
+def _tracer(push, student, dirs, layers_file=_LAYERS_FILE, flags=_GENERATOR_FLAGS, fresh=bytes((_RESUME, 0)),
             ident=id):
     """(global trace function, local trace function) that push line events of the student's code.
+
+    student: {id(code): code} of code objects known to be the student's whatever their co_filename says
+    (the guard records what student code executes); other code is a library's when its file is one.
 
     They read no global name and no builtin (in the sandbox student code can reach them, and their
     globals, through sys.gettrace(): there is nothing there to change)."""
@@ -98,10 +101,8 @@ def _tracer(push, skipped, dirs, layers_file=_LAYERS_FILE, flags=_GENERATOR_FLAG
 
     def on_call(frame, event, arg):
         code = frame.f_code
-        if code in skipped:
-            return None
         name = code.co_filename
-        if name.startswith("<frozen ") or name.startswith(dirs):
+        if ident(code) not in student and (name.startswith("<frozen ") or name.startswith(dirs)):
             if name == layers_file and code.co_name.isidentifier() and not code.co_name.startswith("_"):
                 push(("ref", code.co_name, 0))
             return None
@@ -117,15 +118,14 @@ def _tracer(push, skipped, dirs, layers_file=_LAYERS_FILE, flags=_GENERATOR_FLAG
 def count_lines(fn, args, skip=()):
     """Run fn(*args) under sys.settrace and count the lines of the student's code it runs.
 
-    skip: functions whose lines are not counted (helpers checked on their own), with their nested code.
+    skip: helpers checked on their own (kept for the callers; every line is counted, theirs too).
     Returns {"total": int, "per_line": {(function, line): count}, "reference_calls": [names],
     "interference": [sentences], "result": what fn returned}.
     """
-    skipped = set().union(*(code_objects(f) for f in skip if f is not fn and callable(f)))
     done = object()
     tally = _tally(done)
     next(tally)
-    on_call, _ = _tracer(tally.send, skipped, library_dirs())
+    on_call, _ = _tracer(tally.send, {id(c): c for c in code_objects(fn)}, library_dirs())
     previous = sys.gettrace()
     sys.settrace(on_call)
     try:
@@ -135,10 +135,11 @@ def count_lines(fn, args, skip=()):
     return {**tally.send(done), "result": result}
 
 
-def loop_rule_message(name, small, large, positions=None):
+def loop_rule_message(name, small, large, positions=None, helpers=()):
     """The grader's sentence for counts `small` and `large` (count_lines replies), or "" when the rule holds.
 
-    positions: (N * H' * W' of the small input, of the large one), for the message.
+    positions: (N * H' * W' of the small input, of the large one), for the message; helpers: names of
+    the student's functions checked on their own too (a loop found in one of them is named as such).
     """
     calls = sorted(set(small["reference_calls"]) | set(large["reference_calls"]))
     if calls:
@@ -150,6 +151,9 @@ def loop_rule_message(name, small, large, positions=None):
     where = (f"line {line} of {func} (lines counted from the top of the cell that defines it) ran "
              f"{small['per_line'].get((func, line), 0)} times, then {large['per_line'][(func, line)]} times")
     small_size, large_size = (f"N * H' * W' = {p}" for p in positions) if positions else ("fewer", "more")
+    if func in helpers:
+        where += (f" (that is your {func}, called by {name}: every line {name} runs is counted, so a loop in "
+                  f"{func} costs the points of both)")
     return (f"{name} {LOOP_RULE}, which this notebook rules out (loop over the kernel offsets, or not at all). "
             f"On an input with {small_size} your code ran {small['total']} Python lines; on one with "
             f"{large_size} (same channels and kernel) it ran {large['total']}: {where}. "
@@ -263,6 +267,8 @@ def _install_guard(secret, reply_fd, banned, strict):
     make_tally, own_code_objects, dumps, npy_header = _tally, code_objects, _dumps, _npy_header
     secret = bytes(secret)
     state = {"counting": False, "own": 0}
+    student_code = {}   # id -> code object of everything student code executed (its label may change later)
+    code_type, holder = types.CodeType, types.SimpleNamespace
     log, interference = [], []
 
     def is_banned(module):
@@ -370,12 +376,11 @@ def _install_guard(secret, reply_fd, banned, strict):
                 interference.append("a process started by your code was running while the lines were counted")
         finally:
             state["own"] -= 1
-        skipped = set().union(*(own_code_objects(f) for f in skip if type(f) is function_type and f is not fn))
         done = object()
         tally = make_tally(done)
         next(tally)
         push = tally.send
-        on_call, local = make_tracer(push, skipped, dirs)
+        on_call, local = make_tracer(push, student_code, dirs)
         cells = [c.cell_contents for f in (on_call, local) for c in f.__closure__]
         error = result = None
         state["own"] += 1
@@ -438,7 +443,10 @@ def _install_guard(secret, reply_fd, banned, strict):
     def hook(event, args):
         if state["own"]:
             return
-        if event == "convbook.count_lines":
+        if event == "exec" and type(args[0]) is code_type and not _is_library(args[0].co_filename, dirs):
+            for code in own_code_objects(holder(__code__=args[0])):
+                student_code[id(code)] = code   # known by identity from now on, whatever its co_filename
+        elif event == "convbook.count_lines":
             count(*args)
         elif event == "convbook.count_here":   # (box, fn, args, skip): the count, appended to box
             if type(args[0]) is list:

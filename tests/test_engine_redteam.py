@@ -119,13 +119,22 @@ def im2col(x, HH, WW, stride, pad):
 '''
 
 
-def test_a_position_loop_driven_by_map_scores_zero(tmp_path):
+def test_a_position_loop_driven_by_map_is_a_stated_limit(tmp_path):
     """Hole (README admits it; issue 10 says "however they are disguised"): one x_pad[n, :, i:i+HH, j:j+WW]
     per position, made by map/itertools in C, runs 9 Python lines on any input. Fix by design: measure
     per-position work that is not Python lines too, e.g. Python objects allocated (tracemalloc /
-    sys.getallocatedblocks growth between the small and the large input), or C calls per input size."""
+    sys.getallocatedblocks growth between the small and the large input), or C calls per input size.
+
+    Not closed (a stated limit): no sound second measure was found. setprofile's c_call events come only
+    from Python frames (map's calls into __getitem__ are C to C); pymalloc's block count and tracemalloc's
+    peak miss objects made and freed per position (deque(map(...), 0)); timings are noise. So the README's
+    threat model says that a C function mapped over the positions is not caught, and this test keeps
+    that sentence true: the answer is still graded as passing, and the README says why."""
+    from autograder.paths import REPO
+
     cells, result = grade(tmp_path, "fast_layers", submission("fast_layers", im2col=MAPPED_IN_C))
-    assert_zero(cells, IM2COL)
+    assert cells["test_im2col"].passed, cells["test_im2col"].error      # the limit, as stated below
+    assert "mapped over the positions" in (REPO / "README.md").read_text(encoding="utf-8")
 
 
 # --- honest answers ----------------------------------------------------------------------------------

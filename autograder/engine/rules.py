@@ -5,11 +5,11 @@ ones that are modules are banned (others, like "correlate2d", are words of the m
 never matches names in the student's code). convbook.layers, the instructor's complete layers, is
 banned for every such function in every assignment but the ones that give it (cnn_digits).
 
-The engine runs every function under a ban in a second sandbox, the clean room, whose child has the
-union of the assignment's banned modules neither importable (its audit hook refuses the import and any
-opening of their files, whatever the import system or sys.path say) nor on disk (namespaces mode hides
-their folders). The student's cells all run there too, statement by statement, so a statement that
-needs a banned library fails alone; a function that needs one fails with `ban_message`.
+The engine runs every function under a ban in a clean room, a sandbox of its own per distinct set of
+bans, whose child has exactly that function's banned modules neither importable (its audit hook refuses
+the import by name) nor on disk (namespaces mode leaves their files out of the child's view). The
+student's cells all run there too, statement by statement, so a statement that needs a banned library
+fails alone; a function that needs one fails with `ban_message`.
 """
 import importlib
 import importlib.util
@@ -51,7 +51,7 @@ def bans(assignment):
 
 
 def banned_modules(assignment):
-    """Every module banned by some exercise of `assignment` (what the clean room lacks)."""
+    """Every module banned by some exercise of `assignment`."""
     return sorted({m for modules, _ in bans(assignment).values() for m in modules})
 
 

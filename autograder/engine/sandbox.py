@@ -31,7 +31,6 @@ import stat
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,10 +89,6 @@ class ChildDied(Exception):
 
 class OutOfTime(ChildDied):
     """The submission used up its wall-clock budget: nothing more of it runs."""
-
-
-class CallbackTimeout(Exception):
-    """One of the grader's functions, called back by the child, ran past its time."""
 
 
 def isolation() -> str:
@@ -342,42 +337,50 @@ def _pipe():
     return read_fd, write_fd
 
 
-@contextlib.contextmanager
-def _time_limit(seconds):
-    """Raise CallbackTimeout in this (main) thread after `seconds`; elsewhere no limit can be set."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def expire(signum, frame):
-        raise CallbackTimeout
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.001))
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+CALLBACK_EXTRA_BYTES = 1 << 30   # address space a grader function may add to the grader's own
 
 
 def _run_callback(callbacks, request, blobs, limits, deadline):
-    """Run the grader function the child asked for (on plain data, within the limits); the reply for it."""
+    """Run the grader function the child asked for, on plain data, in a process of its own (forked from
+    the grader) that is killed at its time limit, whatever C code it is in, and cannot grow the grader's
+    memory; the reply for it."""
     fn = callbacks[request["callback"]]
     size = sum(blob.nbytes for blob in blobs)
     if size > limits.callback_bytes:
         return {"ok": False, "error": f"the arguments hold {size} bytes of arrays; the limit is "
                                       f"{limits.callback_bytes}"}, []
-    seconds = min(limits.callback_seconds, deadline - time.monotonic())
+    args, kwargs = protocol.decode(request["args"], blobs), protocol.decode(request["kwargs"], blobs)
+    seconds = max(min(limits.callback_seconds, deadline - time.monotonic()), 0.001)
+    read_fd, write_fd = _pipe()
+    pid = os.fork()
+    if pid == 0:   # the helper: runs the function, writes its reply, never returns
+        try:
+            os.close(read_fd)
+            with open("/proc/self/status") as status:
+                used = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize:"))
+            resource.setrlimit(resource.RLIMIT_AS, (used + CALLBACK_EXTRA_BYTES,) * 2)
+            resource.setrlimit(resource.RLIMIT_CPU, (int(seconds) + 1,) * 2)
+            try:
+                out = []
+                reply = {"ok": True, "result": protocol.encode(fn(*args, **kwargs), out)}
+            except BaseException as exc:  # noqa: B036 (arguments it cannot take, or out of memory)
+                reply, out = {"ok": False, "error": capped(f"{type(exc).__name__}: {exc}")}, []
+            protocol.send(write_fd, reply, out)
+        finally:
+            os._exit(0)
+    os.close(write_fd)
     try:
-        with _time_limit(seconds):
-            result = fn(*protocol.decode(request["args"], blobs), **protocol.decode(request["kwargs"], blobs))
-        out = []
-        return {"ok": True, "result": protocol.encode(result, out)}, out
-    except CallbackTimeout:
+        return protocol.receive(read_fd, limit=limits.reply_bytes, deadline=time.monotonic() + seconds,
+                                header_limit=limits.header_bytes)
+    except TimeoutError:
         return {"ok": False, "error": f"it ran for more than {seconds:.3g} s on your arguments"}, []
-    except Exception as exc:  # the student's code called it with arguments it cannot take
-        return {"ok": False, "error": capped(f"{type(exc).__name__}: {exc}")}, []
+    except (OSError, EOFError, ValueError):
+        return {"ok": False, "error": "it ended without an answer on your arguments (out of memory?)"}, []
+    finally:
+        os.close(read_fd)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
 
 
 def capped(text, limit=MAX_ERROR_CHARS):

@@ -672,8 +672,11 @@ class Sandbox:
             if not isinstance(header.get("ok"), bool):
                 raise ValueError("no verdict")
             checked = {"ok": header["ok"], "stdout": capped(header.get("stdout") or "", protocol.MAX_OUTPUT)}
-            if not header["ok"]:
-                return {**checked, "error": capped(header.get("error"))}
+            if not header["ok"]:   # banned: the modules the guard refused during the call (for the message)
+                banned = header.get("banned") or []
+                if not isinstance(banned, list):
+                    raise ValueError("a malformed list of refused modules")
+                return {**checked, "error": capped(header.get("error")), "banned": [capped(m, 200) for m in banned[:20]]}
             after = header.get("args_after")
             return {**checked, "result": protocol.decode(header["result"], replies),
                     "args_after": None if after is None else protocol.decode(after, replies)}

@@ -388,3 +388,28 @@ def test_the_clean_room_shares_the_submissions_wall_clock_budget(tmp_path):
     nb = with_extra_cell(with_extra_cell(submission("conv_forward"), "import time\ntime.sleep(15)"), "import time\ntime.sleep(15)")
     slow = seconds_to_grade(nb, "slow")   # 30 s of cells: within the 40 s budget, once
     assert slow - plain < limits.submission_seconds + 5, f"30 s of cells cost {slow - plain:.0f} s of grading (budget 40 s)"
+
+
+def test_the_uid_mode_sweep_removes_the_uids_system_v_ipc_objects():
+    """In "uid" mode there is no IPC namespace: the sweep after the submission removes what its uid made."""
+    import ctypes
+    import os
+
+    from autograder.engine.sandbox import _fresh_uid, remove_ipc_of
+
+    uid = _fresh_uid()
+    pid = os.fork()
+    if pid == 0:   # a process of the sandbox's uid leaves a shared memory segment and a message queue
+        try:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            libc = ctypes.CDLL(None)
+            libc.shmget(0x5EF1, 4096, 0o1000 | 0o600)
+            libc.msgget(0x5EF2, 0o1000 | 0o600)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    assert sum(owner == uid for _, _, owner in _sysv_objects_of_sandboxes()) == 2
+    assert remove_ipc_of(uid) == 2
+    assert not [o for o in _sysv_objects_of_sandboxes() if o[2] == uid]

@@ -8,10 +8,12 @@ from convbook.gradcheck import (
     eval_numerical_gradient_array,
     rel_error,
 )
-from convbook.testing import check_close
+from convbook.testing import check_close, check_output_shape, describe_difference
 
 __all__ = [
     "check_close",
+    "check_output_shape",
+    "describe_difference",
     "eval_numerical_gradient",
     "eval_numerical_gradient_array",
     "rel_error",

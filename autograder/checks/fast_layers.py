@@ -23,7 +23,7 @@ from autograder.checks.conv_forward import FIXED_CASE, diagnose_conv_forward
 from autograder.checks.core import (
     StudentError,
     Verdict,
-    call_checked,
+    call,
     call_student,
     compare_array,
     explain_pattern,
@@ -35,12 +35,9 @@ from autograder.checks.core import (
 )
 from autograder.checks.pool_cases import pool_grid, tie_cases
 from autograder.checks.pooling import ASSIGNED as POOL_ASSIGNED
-from autograder.checks.pooling import (
-    _backward_attempt,
-    _forward_attempt,
-    diagnose_max_backward,
-    run_grid,
-)
+from autograder.checks.pooling import backward_attempt as _backward_attempt
+from autograder.checks.pooling import diagnose_max_backward, run_grid
+from autograder.checks.pooling import forward_attempt as _forward_attempt
 from autograder.references.conv import conv_backward_reference, conv_forward_reference, output_size
 from autograder.references.fast import (
     COST_KEYS,
@@ -156,8 +153,7 @@ def fail(message, diagnosis="", diagnosed=False):
 
 def _call(fn, args, names, where):
     """(result, None) or (None, failed Verdict) for a call of the student's fn on copies of args."""
-    return call_checked(fn, args, names, where, "write into new arrays (np.zeros, np.empty) instead",
-                        failure=lambda message, diagnosed: fail(message, diagnosed=diagnosed))
+    return call(fn, args, names, where, "write into new arrays (np.zeros, np.empty) instead")
 
 
 def _as_array(value):

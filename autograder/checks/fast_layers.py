@@ -18,7 +18,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 import convbook.layers
 from autograder.checks.cases import ConvCase, conv_grid
-from autograder.checks.conv_backward import backward_cases, diagnose_db, diagnose_dw, diagnose_dx
+from autograder.checks.cases import backward_cases
+from autograder.checks.conv_backward import diagnose_db, diagnose_dw, diagnose_dx
 from autograder.checks.conv_forward import FIXED_CASE, diagnose_conv_forward
 from autograder.checks.core import (
     StudentError,
@@ -565,9 +566,9 @@ def _backward_attempt_im2col(fn, case, dout):
     assigned = lambda: col2im_variant(case.w.reshape(case.w.shape[0], -1).T @ dout.transpose(1, 0, 2, 3).reshape(
         case.w.shape[0], -1), case.x.shape, HH, WW, S, P, write="assign")
     diagnoses = {
-        "dx": lambda: first_match(dx, [(ASSIGNED, assigned)]) or diagnose_dx(dx, case, dout),
-        "dw": lambda: diagnose_dw(dw, case, dout),
-        "db": lambda: diagnose_db(db, dout),
+        "dx": lambda: first_match(dx, [(ASSIGNED, assigned)]) or diagnose_dx(dx, case),
+        "dw": lambda: diagnose_dw(dw, case),
+        "db": lambda: diagnose_db(db, case),
     }
     for name, got, expected in (("dx", dx, ref[0]), ("dw", dw, ref[1]), ("db", db, ref[2])):
         verdict = compare_array(name, got, expected)

@@ -15,7 +15,7 @@ import numpy as np
 from autograder.checks.core import (
     StudentError,
     Verdict,
-    call_checked,
+    call,
     call_student,
     compare_array,
     failed,
@@ -283,7 +283,7 @@ def gradcheck_case(seed, images=None):
 
 def _call(fn, args, names, where):
     """(result, None) or (None, failed Verdict)."""
-    return call_checked(fn, args, names, where, "work on copies", hint=_error_hint)
+    return call(fn, args, names, where, "work on copies", hint=_error_hint)
 
 
 def _error_hint(message):

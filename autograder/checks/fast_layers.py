@@ -18,12 +18,13 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 import convbook.layers
 from autograder.checks.cases import ConvCase, conv_grid
-from autograder.checks.conv_backward import backward_cases, diagnose_db, diagnose_dw, diagnose_dx
+from autograder.checks.cases import backward_cases
+from autograder.checks.conv_backward import diagnose_db, diagnose_dw, diagnose_dx
 from autograder.checks.conv_forward import FIXED_CASE, diagnose_conv_forward
 from autograder.checks.core import (
     StudentError,
     Verdict,
-    call_checked,
+    call,
     call_student,
     compare_array,
     explain_pattern,
@@ -35,12 +36,9 @@ from autograder.checks.core import (
 )
 from autograder.checks.pool_cases import pool_grid, tie_cases
 from autograder.checks.pooling import ASSIGNED as POOL_ASSIGNED
-from autograder.checks.pooling import (
-    _backward_attempt,
-    _forward_attempt,
-    diagnose_max_backward,
-    run_grid,
-)
+from autograder.checks.pooling import backward_attempt as _backward_attempt
+from autograder.checks.pooling import diagnose_max_backward, run_grid
+from autograder.checks.pooling import forward_attempt as _forward_attempt
 from autograder.references.conv import conv_backward_reference, conv_forward_reference, output_size
 from autograder.references.fast import (
     COST_KEYS,
@@ -156,8 +154,7 @@ def fail(message, diagnosis="", diagnosed=False):
 
 def _call(fn, args, names, where):
     """(result, None) or (None, failed Verdict) for a call of the student's fn on copies of args."""
-    return call_checked(fn, args, names, where, "write into new arrays (np.zeros, np.empty) instead",
-                        failure=lambda message, diagnosed: fail(message, diagnosed=diagnosed))
+    return call(fn, args, names, where, "write into new arrays (np.zeros, np.empty) instead")
 
 
 def _as_array(value):
@@ -569,9 +566,9 @@ def _backward_attempt_im2col(fn, case, dout):
     assigned = lambda: col2im_variant(case.w.reshape(case.w.shape[0], -1).T @ dout.transpose(1, 0, 2, 3).reshape(
         case.w.shape[0], -1), case.x.shape, HH, WW, S, P, write="assign")
     diagnoses = {
-        "dx": lambda: first_match(dx, [(ASSIGNED, assigned)]) or diagnose_dx(dx, case, dout),
-        "dw": lambda: diagnose_dw(dw, case, dout),
-        "db": lambda: diagnose_db(db, dout),
+        "dx": lambda: first_match(dx, [(ASSIGNED, assigned)]) or diagnose_dx(dx, case),
+        "dw": lambda: diagnose_dw(dw, case),
+        "db": lambda: diagnose_db(db, case),
     }
     for name, got, expected in (("dx", dx, ref[0]), ("dw", dw, ref[1]), ("db", db, ref[2])):
         verdict = compare_array(name, got, expected)

@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from autograder import notebook_cells
-from autograder.checks.core import set_run_seed, set_sandbox_seconds
+from autograder.checks.core import grading
 from autograder.engine.remote import RemoteFunction
 from autograder.engine.rules import refusals
 from autograder.engine.sandbox import Sandbox
@@ -142,21 +142,21 @@ def grade_submission(assignment, folder, student, secret, course_root, sandbox_m
         started = time.perf_counter()
         sandbox.run_cells([src for _, src in cells])
         result.sandbox_seconds = time.perf_counter() - started
-        set_sandbox_seconds(result.sandbox_seconds)   # for checks on the notebook's run time
-        set_run_seed(result.seed)
-        namespace = {"__name__": "__main__"}
-        for cell in source.cells:
-            if cell.cell_type != "code":
-                continue
-            if notebook_cells.is_answer(cell):
-                for name in _defined_functions(notebook_cells.strip_solution_markers(cell.source)):
-                    namespace[name] = RemoteFunction(sandbox, name, refused.get(name))
-            elif notebook_cells.is_test(cell):
-                passed, output, error = run_in_grader(cell.source, namespace)
-                result.cells.append(CellResult(notebook_cells.grade_id(cell), notebook_cells.points(cell),
-                                               passed, output, error))
-            elif not notebook_cells.is_display(cell):
-                run_in_grader(cell.source, namespace)  # instructor cells: their errors show in the tests
+        # the checks' seed, and the sandbox's time for checks on the notebook's run time; nothing outlives it
+        with grading(result.seed, result.sandbox_seconds):
+            namespace = {"__name__": "__main__"}
+            for cell in source.cells:
+                if cell.cell_type != "code":
+                    continue
+                if notebook_cells.is_answer(cell):
+                    for name in _defined_functions(notebook_cells.strip_solution_markers(cell.source)):
+                        namespace[name] = RemoteFunction(sandbox, name, refused.get(name))
+                elif notebook_cells.is_test(cell):
+                    passed, output, error = run_in_grader(cell.source, namespace)
+                    result.cells.append(CellResult(notebook_cells.grade_id(cell), notebook_cells.points(cell),
+                                                   passed, output, error))
+                elif not notebook_cells.is_display(cell):
+                    run_in_grader(cell.source, namespace)  # instructor cells: their errors show in the tests
         result.problems += skipped_cell_notes(cells, sandbox.fatal)
     return result
 

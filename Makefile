@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export MPLBACKEND := Agg
 
-.PHONY: help venv demo test release lab solutions bench bench-grading grade clean
+.PHONY: help venv demo test release lab solutions bench bench-grading bench-validate grade clean
 
 help:
 	@echo "make demo       grade the bundled sample class with nbgrader (autograde, feedback, export)"
@@ -16,6 +16,7 @@ help:
 	@echo "make grade      grade the demo class with the isolated engine (after make demo; ASSIGNMENT=id for one)"
 	@echo "make bench      time the fast conv layers against loops, scipy and PyTorch (bench/results.json)"
 	@echo "make bench-grading  grading throughput: plain nbgrader against the engine, 40 submissions each"
+	@echo "make bench-validate seconds of nbgrader validate per completed release notebook (goals 20 s, cnn_digits 60 s)"
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "convbook needs Python >= 3.10"'
@@ -46,6 +47,9 @@ bench: venv
 
 bench-grading: venv
 	$(PY) -m bench.grading
+
+bench-validate: venv
+	$(PY) -m autograder.validation
 
 ASSIGNMENT ?=
 grade: venv

@@ -45,22 +45,29 @@ def completed_release(assignment: str, answers: dict, until: tuple = ()) -> nbfo
     return nb
 
 
-def validate(notebooks: list, folder: Path) -> list:
+def validate(notebooks: list, folder: Path, workers: int = 2) -> list:
     """Validate each notebook as `nbgrader validate` does; one list of failures per notebook.
 
     Each entry is a list of (grade_id or None, error text) for the cells that failed, [] when it validates.
+    The notebooks are shared among `workers` validator processes that run side by side (one kernel each).
     """
     paths = []
     for k, nb in enumerate(notebooks):
         path = Path(folder) / f"variant_{k}.ipynb"
         nbformat.write(nb, str(path))
         paths.append(str(path))
-    done = subprocess.run([sys.executable, "-c", _VALIDATE, *paths], capture_output=True, text=True, timeout=1800)
-    if done.returncode != 0:
-        raise RuntimeError(f"the validator failed:\n{done.stderr[-3000:]}")
-    results = json.loads(done.stdout.strip().splitlines()[-1])
+    shares = [paths[k::workers] for k in range(workers) if paths[k::workers]]
+    running = [subprocess.Popen([sys.executable, "-c", _VALIDATE, *share], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True) for share in shares]
+    by_path = {}
+    for share, process in zip(shares, running):
+        out, err = process.communicate(timeout=1800)
+        if process.returncode != 0:
+            raise RuntimeError(f"the validator failed:\n{err[-3000:]}")
+        by_path.update(zip(share, json.loads(out.strip().splitlines()[-1])))
     failures = []
-    for nb, result in zip(notebooks, results):
+    for nb, path in zip(notebooks, paths):
+        result = by_path[path]
         ids = {cell.source.strip(): notebook_cells.grade_id(cell) for cell in nb.cells}
         if set(result) - {"failed"}:
             raise RuntimeError(f"unexpected validation result: {sorted(result)}")

@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from convbook.testing import describe_difference
+
 SEED_VARIABLE = "CONVBOOK_SEED"
 
 
@@ -141,6 +143,9 @@ def require(verdict: Verdict) -> None:
 # Calling the student's code
 
 
+NOT_ANSWERED = "NotImplementedError: not answered yet: replace the `raise NotImplementedError()` line with your code"
+
+
 class StudentError(Exception):
     """The student's function raised; carries a readable one-line description."""
 
@@ -159,7 +164,10 @@ def call_student(fn: Callable, *args: Any) -> tuple[Any, list[int]]:
             result = fn(*copies)
     except Exception as exc:  # the student's bug, reported rather than propagated
         # an error raised in the grading sandbox already carries the student's own exception name
-        raise StudentError(getattr(exc, "student_message", None) or f"{type(exc).__name__}: {exc}") from exc
+        text = getattr(exc, "student_message", None) or f"{type(exc).__name__}: {exc}"
+        if text.split(":")[0].strip() == "NotImplementedError":
+            text = NOT_ANSWERED
+        raise StudentError(text) from exc
     notes = [f"{w.category.__name__}: {w.message}" for w in caught]
     if captured.getvalue().strip():
         notes.append(captured.getvalue().strip())
@@ -240,7 +248,7 @@ def compare_array(name: str, got: Any, expected: np.ndarray, rtol: float = 1e-6,
     if not np.all(np.isfinite(got)):
         return failed(f"{name} contains NaN or infinity.")
     if not np.allclose(got, expected, rtol=rtol, atol=atol):
-        return failed(f"{name} has the right shape {got.shape} but wrong values; {max_error_location(got, expected)}.")
+        return failed(f"{name} has the right shape {got.shape} but wrong values. {describe_difference(got, expected)}")
     return passed()
 
 

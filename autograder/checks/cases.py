@@ -57,18 +57,27 @@ def _conv_case(rng, N, C, F, H, W, HH, WW, stride, pad):
     )
 
 
+# (N, C, F, H, W, HH, WW, stride, pad) on every seed: sizes where the usual wrong output sizes differ from
+# floor((H + 2P - HH) / S) + 1 along both axes, so no seed can miss them.
+PINNED_GEOMETRIES = [
+    (2, 2, 3, 5, 8, 2, 1, 3, 1),   # stride 3 > the 2x1 kernel: round(5/3) + 1 = 3 != 2, W // S = 2 != 4, H for W
+    (2, 3, 2, 9, 8, 2, 1, 3, 0),   # pad 0, stride > kernel, windows that do not reach the last row or column
+    (3, 1, 2, 7, 6, 2, 3, 2, 1),   # (7 + 2 - 2) / 2 = 3.5: round() gives one row too many
+]
+
+
 def conv_grid(seed):
     """Random conv layers over pad 0..2 and stride 1..3 with N > 1, C != F, H != W, HH != WW.
 
     Three easy cases (square kernel and input, stride 1) come first, so that a failure pattern
-    ("fails only for non-square kernels") can be told apart.
+    ("fails only for non-square kernels") can be told apart; then PINNED_GEOMETRIES, then the random ones.
     """
     rng = np.random.default_rng(seed)
     cases = [
         _conv_case(rng, 2, 2, 2, 5, 5, 3, 3, 1, 0),
         _conv_case(rng, 2, 3, 3, 6, 6, 3, 3, 1, 1),
         _conv_case(rng, 2, 1, 2, 5, 5, 2, 2, 1, 0),
-    ]
+    ] + [_conv_case(rng, *geometry) for geometry in PINNED_GEOMETRIES]
     for pad in range(3):
         for stride in range(1, 4):
             C = int(rng.integers(1, 4))

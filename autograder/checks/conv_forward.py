@@ -78,7 +78,9 @@ def _conv_attempt(conv_forward):
             return problem
         if not returns(result, 2):
             return failed(f"{where} conv_forward_naive must return a pair (out, cache).")
-        verdict = compare_array("out", result[0], conv_forward_reference(case.x, case.w, case.b, case.conv_param))
+        # float64 inputs, float64 precision: an output accumulated in float32 is an error (the visible check agrees)
+        verdict = compare_array("out", result[0], conv_forward_reference(case.x, case.w, case.b, case.conv_param),
+                                rtol=1e-9, atol=1e-12)
         return verdict if verdict.passed else failed(f"{where} {verdict.message}",
                                                      diagnose_conv_forward(result[0], case))
     return attempt
@@ -101,9 +103,12 @@ def verdict_output_size(output_size, seed):
                           f"expected {expected}.{hint}")
         return passed()
 
+    # (size, kernel, stride, pad) on every seed where floor differs from round() and from size // stride
+    pinned = [(5, 2, 3, 1), (7, 2, 2, 1), (8, 2, 3, 0), (6, 1, 3, 1)]
     rng = np.random.default_rng(seed)
     cases = ((int(rng.integers(1, 6)), int(rng.integers(1, 4)), int(rng.integers(0, 3))) for _ in range(20))
-    return first_failure((attempt(int(rng.integers(k, 20)), k, s, p) for k, s, p in cases),
+    return first_failure([attempt(*case) for case in pinned] +
+                         [attempt(int(rng.integers(k, 20)), k, s, p) for k, s, p in cases],
                          "output_size: hidden cases pass.")
 
 

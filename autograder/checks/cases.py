@@ -63,6 +63,8 @@ PINNED_GEOMETRIES = [
     (2, 2, 3, 5, 8, 2, 1, 3, 1),   # stride 3 > the 2x1 kernel: round(5/3) + 1 = 3 != 2, W // S = 2 != 4, H for W
     (2, 3, 2, 9, 8, 2, 1, 3, 0),   # pad 0, stride > kernel, windows that do not reach the last row or column
     (3, 1, 2, 7, 6, 2, 3, 2, 1),   # (7 + 2 - 2) / 2 = 3.5: round() gives one row too many
+    (2, 2, 3, 4, 9, 1, 2, 3, 1),   # each wrong size formula gives a shape of its own (see size_mistake)
+    (2, 3, 1, 4, 5, 3, 1, 2, 1),   # ... and H // S gives one of its own
 ]
 
 
@@ -102,3 +104,58 @@ def backward_cases(seed):
     for case in cases:
         case.dout = rng.standard_normal(case.out_shape())
     return cases
+
+
+def wrong_sizes(H: int, W: int, HH: int, WW: int, stride: int, pad: int = 0) -> list:
+    """[(sentence, (H', W'))] that each usual wrong output-size formula gives (the shape may be the right one)."""
+    def right(n, k):
+        return output_size(n, k, stride, pad)
+
+    formulas = [
+        ("Your output size is off by one: you left out the + 1 of H' = (H + 2P - HH) // S + 1.",
+         lambda n, k, _: (n + 2 * pad - k) // stride),
+        ("Your output size rounds (H + 2P - HH) / S with round() (or rounds up); take the floor with //.",
+         lambda n, k, _: round((n + 2 * pad - k) / stride) + 1),
+        ("Your output size rounds (H + 2P - HH) / S with round() (or rounds up); take the floor with //.",
+         lambda n, k, _: -(-(n + 2 * pad - k) // stride) + 1),
+        ("Your output size is H // S; it is H' = (H + 2P - HH) // S + 1 (the window must fit).",
+         lambda n, k, _: (n + 2 * pad) // stride),
+        ("Your output width is computed from the height: W' = (W + 2P - WW) // S + 1 uses W, not H.",
+         lambda n, k, axis: right(H, k) if axis == 1 else right(n, k)),
+        ("Your output height is computed from the width: H' = (H + 2P - HH) // S + 1 uses H, not W.",
+         lambda n, k, axis: right(W, k) if axis == 0 else right(n, k)),
+    ]
+    if stride != 1:
+        formulas.append(("Your output size ignores the stride.", lambda n, k, _: n + 2 * pad - k + 1))
+    if pad != 0:
+        formulas.append(("Your output size ignores the padding.", lambda n, k, _: (n - k) // stride + 1))
+    axes = ((H, HH), (W, WW))
+    expected = tuple(right(n, k) for n, k in axes)
+    sizes = []
+    for sentence, formula in formulas:
+        predicted = tuple(formula(n, k, axis) for axis, (n, k) in enumerate(axes))
+        # the formula on both axes, and on one axis only (the other one right)
+        for got in {predicted, (predicted[0], expected[1]), (expected[0], predicted[1])}:
+            sizes.append((sentence, got))
+    sizes.append(("Your output has height and width swapped: out is (N, F, H', W').", expected[::-1]))
+    return sizes
+
+
+def size_mistake(got: tuple, H: int, W: int, HH: int, WW: int, stride: int, pad: int = 0) -> str:
+    """The one wrong output-size formula that explains a wrong (H', W') = `got`, or "" when none or several do.
+
+    A formula explains `got` when it gives `got` on both axes or on one (the other axis right); only a
+    single explaining formula is named, so a hint never guesses.
+    """
+    if len(got) != 2 or tuple(got) == (output_size(H, HH, stride, pad), output_size(W, WW, stride, pad)):
+        return ""
+    explaining = {sentence for sentence, size in wrong_sizes(H, W, HH, WW, stride, pad) if size == tuple(got)}
+    return explaining.pop() if len(explaining) == 1 else ""
+
+
+def positions_mistake(positions: int, N: int, H: int, W: int, HH: int, WW: int, stride: int, pad: int) -> str:
+    """Like size_mistake, from the number of window positions N * H' * W' only (an im2col column count)."""
+    if positions == N * output_size(H, HH, stride, pad) * output_size(W, WW, stride, pad):
+        return ""
+    explaining = {sentence for sentence, (h, w) in wrong_sizes(H, W, HH, WW, stride, pad) if N * h * w == positions}
+    return explaining.pop() if len(explaining) == 1 else ""

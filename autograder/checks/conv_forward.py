@@ -1,7 +1,7 @@
 """Hidden checks for the assignment `conv_forward`."""
 import numpy as np
 
-from autograder.checks.cases import ConvCase, conv_grid
+from autograder.checks.cases import ConvCase, conv_grid, size_mistake
 from autograder.checks.core import (
     as_array,
     call,
@@ -42,18 +42,11 @@ def diagnose_conv_forward(out, case):
     """A sentence naming the likely mistake behind a wrong `out` for `case`, or ""."""
     ref = conv_forward_reference(case.x, case.w, case.b, case.conv_param)
     if isinstance(out, np.ndarray) and out.shape != ref.shape:
-        N, F, Ho, Wo = ref.shape
-        by_shape = [
-            ((N, F, Wo, Ho), "Your output has height and width swapped: out is (N, F, H', W')."),
-            (case.out_shape(stride=1), "Your output size ignores the stride."),
-            (case.out_shape(pad=0), "Your output size ignores the padding."),
-        ]
-        for shape, sentence in by_shape:
-            if out.shape == shape:
-                return sentence
-        if out.ndim == 4 and out.shape[:2] == (N, F) and max(abs(out.shape[2] - Ho), abs(out.shape[3] - Wo)) == 1:
-            return "Your output size is off by one: use H' = (H + 2P - HH) // S + 1."
-        return ""
+        if out.ndim != 4 or out.shape[:2] != ref.shape[:2]:
+            return ""
+        _, _, H, W = case.x.shape
+        _, _, HH, WW = case.w.shape
+        return size_mistake(out.shape[2:], H, W, HH, WW, case.stride, case.pad)
     flipped = case.w[:, :, ::-1, ::-1]
     candidates = [
         ("Your output equals a convolution with a flipped kernel: you computed convolution, "

@@ -17,7 +17,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 import convbook.layers
-from autograder.checks.cases import ConvCase, conv_grid
+from autograder.checks.cases import ConvCase, conv_grid, positions_mistake
 from autograder.checks.cases import backward_cases
 from autograder.checks.conv_backward import diagnose_db, diagnose_dw, diagnose_dx
 from autograder.checks.conv_forward import FIXED_CASE, diagnose_conv_forward
@@ -67,7 +67,6 @@ FORBIDDEN = {
 # ---------------------------------------------------------------------------------------------------
 # Diagnosis sentences (the mistake catalogue and the tests look for phrases of these).
 
-OFF_BY_ONE = "Your output size is off by one: H' = (H + 2 * pad - HH) // stride + 1 (and the same for W')."
 STRIDE_IGNORED = ("Your code ignores the stride: window (i, j) starts at row i * stride and column "
                   "j * stride of the padded input (a slice with a step: k:k + stride * H':stride).")
 PAD_IGNORED = "Your code ignores the padding: pad x with pad zeros on each side of H and W first."
@@ -369,9 +368,8 @@ def diagnose_im2col(cols, case):
         for shape, sentence in by_shape:
             if cols.shape == shape:
                 return sentence
-        near = {N * (Ho + a) * (Wo + c) for a in (-1, 0, 1) for c in (-1, 0, 1)} - {Q}
-        if cols.shape[0] == R and cols.shape[1] in near:
-            return OFF_BY_ONE
+        if cols.shape[0] == R:
+            return positions_mistake(cols.shape[1], N, H, W, HH, WW, S, P)
         return ""
     six = ref.reshape(C, HH, WW, N, Ho, Wo)
     candidates = [

@@ -9,6 +9,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from autograder.checks.core import call, compare_array, failed, first_match, passed, require, returns, run_grid, run_seed
+from autograder.checks.cases import size_mistake
 from autograder.checks.pool_cases import pool_grid, tie_cases
 from autograder.references.pooling import (
     avg_backward_variant,
@@ -38,8 +39,6 @@ SWAPPED = ("You read pool_height and pool_width swapped: the window is pool_heig
            "pool_width columns wide.")
 STRIDE_IGNORED = ("Your code ignores the stride: the window of output (i, j) starts at row i*stride and "
                   "column j*stride.")
-OFF_BY_ONE = "Your output size is off by one: H' = (H - pool_height) // stride + 1 (and the same for W')."
-OUT_TRANSPOSED = "Your output has height and width swapped: out is (N, C, H', W')."
 NOT_DIVIDED = ("Your average is not divided by the window size (pool_height * pool_width): you computed "
                "window sums.")
 ASSIGNED = ("Your gradient is what you get by assigning with = instead of accumulating with +=: where "
@@ -87,16 +86,12 @@ def _swapped(pool_param):
 # Forward passes
 
 def _shape_sentence(out, case):
-    if not isinstance(out, np.ndarray) or out.ndim != 4:
+    """The output-size mistake that explains a wrong shape, or "" (also for the right shape)."""
+    if not isinstance(out, np.ndarray) or out.ndim != 4 or out.shape[:2] != case.out_shape()[:2]:
         return ""
-    N, C, Ho, Wo = case.out_shape()
-    if out.shape == case.out_shape(stride=1):
-        return STRIDE_IGNORED
-    if out.shape == (N, C, Wo, Ho):
-        return OUT_TRANSPOSED
-    if out.shape[:2] == (N, C) and max(abs(out.shape[2] - Ho), abs(out.shape[3] - Wo)) == 1:
-        return OFF_BY_ONE
-    return ""
+    ph, pw, stride = case.params
+    H, W = case.x.shape[2:]
+    return size_mistake(out.shape[2:], H, W, ph, pw, stride)
 
 
 def diagnose_pool_forward(out, case, reference):

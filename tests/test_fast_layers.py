@@ -355,7 +355,7 @@ def test_loop_rule_passes_vectorized_code_and_loops_over_offsets_and_channels(so
     assert checks.verdict_im2col(solution.im2col, conv_grid(0), 0).passed
     small, large = checks._probe_inputs(0, "conv")
     counts = [checks.count_student_lines(solution.im2col, (p["x"], 2, 3, 1, 1)) for p in (small, large)]
-    assert counts[0].total == counts[1].total > 0           # the same lines, whatever N, H', W'
+    assert counts[0]["total"] == counts[1]["total"] > 0     # the same lines, whatever N, H', W'
 
 
 def test_layer_checks_do_not_count_the_helpers_again(answers):
@@ -640,18 +640,17 @@ def test_visible_timing_uses_the_helpers_it_names(notebook):
         assert needed in text, needed
 
 
-def test_forbidden_libraries_for_the_grading_engine(notebook, answers):
-    from autograder.engine.rules import refusals
+def test_forbidden_libraries_for_the_grading_engine():
+    """Every fast layer is graded where convbook.layers and the other banned libraries do not exist
+    (tests/test_engine_bans.py grades real submissions); words such as "correlate" are not modules."""
+    from autograder.engine.rules import bans
 
-    sources = [notebook_cells.strip_solution_markers(c.source) for c in notebook.cells
-               if c.cell_type == "code" and not notebook_cells.is_test(c)]
-    assert refusals(ASSIGNMENT, sources) == {}
-    cheat = answers["conv_forward_im2col"].replace(
-        "cols = im2col(x, HH, WW, stride, pad)", "return layers.conv_forward(x, w, b, conv_param)")
-    refused = refusals(ASSIGNMENT, sources + [cheat])
-    assert set(refused) == {"conv_forward_im2col"} and "layers" in refused["conv_forward_im2col"]
-    assert set(checks.FORBIDDEN) == {"im2col", "col2im", "conv_forward_im2col", "conv_backward_im2col",
-                                     "max_pool_forward_fast", "max_pool_backward_fast", "conv1x1_as_matmul"}
+    rules = bans(ASSIGNMENT)
+    assert set(rules) == set(checks.FORBIDDEN) == {
+        "im2col", "col2im", "conv_forward_im2col", "conv_backward_im2col", "max_pool_forward_fast",
+        "max_pool_backward_fast", "conv1x1_as_matmul"}
+    assert all("convbook.layers" in modules for modules, _ in rules.values())
+    assert rules["conv_forward_im2col"][0] == ("convbook.layers", "scipy", "torch")
 
 
 def test_the_note_when_the_loop_rule_cannot_run():

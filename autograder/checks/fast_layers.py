@@ -6,19 +6,19 @@ built on the student's own im2col / col2im, so a mistake there also shows in the
 layer is right with a correct helper swapped in, the diagnosis says so.
 
 The loop rule (no Python loop over N, H' or W') is enforced by counting the Python lines the student's
-code executes (sys.settrace) on a small and on a large input that differ only in N, H' and W'.
+code executes (convbook.tracing, the one line counter, also offered to students) on a small and on a
+large input that differ only in N, H' and W'.
 """
 import copy
-import sys
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 import convbook.layers
-from autograder.checks.cases import ConvCase, conv_grid, positions_mistake
-from autograder.checks.cases import backward_cases
+from convbook import tracing
+from convbook.tracing import CALLS_REFERENCE, LOOP_RULE, LOOP_TOLERANCE  # noqa: F401 (the rule's words, for tests)
+from autograder.checks.cases import ConvCase, backward_cases, conv_grid, positions_mistake
 from autograder.checks.conv_backward import diagnose_db, diagnose_dw, diagnose_dx
 from autograder.checks.conv_forward import FIXED_CASE, diagnose_conv_forward
 from autograder.checks.core import (
@@ -99,9 +99,6 @@ MIXED_N_C = ("Your output mixes the batch and channel axes: on an (N, C, H, W) a
              "x.transpose(1, 0, 2, 3).reshape(C, -1) and move them back at the end.")
 BIAS_MISSING = "Your output is missing the bias b."
 OUT_NHWF = "Your output is (N, H, W, F); it should be (N, F, H, W), channels second."
-LOOP_RULE = "has a Python loop over the images or the output positions"
-CALLS_REFERENCE = ("calls convbook.layers.{fn}, the instructor's reference layer: this exercise is to "
-                   "write it yourself.")
 
 PATTERN_HINTS = {
     "'windows overlap' true": ("It fails only where windows overlap (stride smaller than the kernel), "
@@ -189,82 +186,36 @@ def with_reference_helpers(fn, call):
 # ---------------------------------------------------------------------------------------------------
 # The loop rule
 
-LOOP_TOLERANCE = 4   # lines; a loop over N, H' or W' adds at least one line per extra iteration (14 or 16 here)
 HELPERS = ("im2col", "col2im")   # checked in their own cells, not counted again inside the layers
 
 
-@dataclass
-class LineCount:
-    total: int = 0
-    per_line: Counter = field(default_factory=Counter)
-    reference_calls: set = field(default_factory=set)
-
-
-def _code_objects(fn):
-    """fn's code object and every code object nested in it (comprehensions, lambdas, inner functions)."""
-    found, stack = set(), [getattr(fn, "__code__", None)]
-    while stack:
-        code = stack.pop()
-        if code is None or code in found or not hasattr(code, "co_consts"):
-            continue
-        found.add(code)
-        stack.extend(c for c in code.co_consts if hasattr(c, "co_consts"))
-    return found
-
-
 def count_student_lines(fn, args, skip=()):
-    """Run fn(*copies of args) under sys.settrace and count the line events of the student's code.
+    """The lines of the student's code that fn(*copies of args) runs: convbook.tracing's count, or None
+    when they cannot be counted here (a callable that is neither a function nor a proxy).
 
-    The student's code is every frame whose globals are fn's globals (the notebook's namespace: all its
-    cells, comprehensions and lambdas), except the code of the functions named in `skip`. Library code
-    (numpy, ...) is not traced. Returns a LineCount, or None when the lines cannot be counted here.
-
-    A proxy for a function that runs in another process (the grading engine's sandbox) can take part by
-    offering `fn.count_lines(args, skip)`, which must run the function there, counted the same way, and
-    return {"total": int, "per_line": {(function name, line): count}, "reference_calls": [names]}.
+    A proxy for a function that runs in another process (the grading engine's sandbox) takes part by
+    offering `fn.count_lines(args, skip)`, which runs it there under the same counter and returns the same
+    dict ({"total", "per_line", "reference_calls", "interference", "result", "ok", "error"}).
     """
     remote = getattr(fn, "count_lines", None)
     if callable(remote):
-        reply = remote(args, tuple(skip))
-        return None if reply is None else LineCount(int(reply["total"]), Counter(reply["per_line"]),
-                                                    set(reply.get("reference_calls", ())))
+        return remote(args, tuple(skip))
     namespace = getattr(fn, "__globals__", None)
     if namespace is None:
         return None
-    skipped = set()
-    for name in skip:
-        helper = namespace.get(name)
-        if helper is not fn and callable(helper):
-            skipped |= _code_objects(helper)
-    reference_namespace = vars(convbook.layers)
-    counts = LineCount()
-
-    def local(frame, event, arg):
-        if event == "line":
-            counts.total += 1
-            counts.per_line[(frame.f_code.co_name, frame.f_lineno)] += 1
-        return local
-
-    def on_call(frame, event, arg):
-        if frame.f_globals is namespace and frame.f_code not in skipped:
-            return local
-        name = frame.f_code.co_name
-        if frame.f_globals is reference_namespace and name.isidentifier() and not name.startswith("_"):
-            counts.reference_calls.add(name)
-        return None
-
-    copies = copy.deepcopy(args)
-    previous = sys.gettrace()
-    sys.settrace(on_call)
-    try:
-        fn(*copies)
-    finally:
-        sys.settrace(previous)
-    return counts
+    return tracing.count_lines(fn, copy.deepcopy(args), [namespace.get(name) for name in skip])
 
 
-def verdict_loop_rule(fn, name, small, large, skip=()):
-    """small, large: (args, positions) with positions = N * H' * W'; only N, H', W' differ between them."""
+def _first_array(value):
+    return value[0] if isinstance(value, tuple) and value else value
+
+
+def verdict_loop_rule(fn, name, small, large, skip=(), reference=None):
+    """small, large: (args, positions) with positions = N * H' * W'; only N, H', W' differ between them.
+
+    reference(*args): the right result on those args; the measured calls must return it (a count of some
+    other function or input is worth nothing).
+    """
     try:
         counts = [count_student_lines(fn, args, skip) for args, _ in (small, large)]
     except Exception as exc:  # the values were checked before; a crash here is still the student's
@@ -272,21 +223,21 @@ def verdict_loop_rule(fn, name, small, large, skip=()):
                       f"(N * H' * W' = {large[1]}).")
     if counts[0] is None or counts[1] is None:
         return passed(f"({name}: the loop rule could not be checked in this grading mode.)")
-    calls = counts[0].reference_calls | counts[1].reference_calls
-    if calls:
-        return failed(f"{name} {CALLS_REFERENCE.format(fn=sorted(calls)[0])}")
-    small_count, large_count = counts
-    if large_count.total - small_count.total <= LOOP_TOLERANCE:
-        return passed()
-    growth = {key: n - small_count.per_line.get(key, 0) for key, n in large_count.per_line.items()}
-    (func, line), _ = max(growth.items(), key=lambda item: item[1])
-    where = (f"line {line} of {func} (lines counted from the top of the cell that defines it) ran "
-             f"{small_count.per_line.get((func, line), 0)} times, then {large_count.per_line[(func, line)]} times")
-    return failed(
-        f"{name} {LOOP_RULE}, which this notebook rules out (loop over the kernel offsets, or not at all). "
-        f"On an input with N * H' * W' = {small[1]} your code ran {small_count.total} Python lines; on one "
-        f"with N * H' * W' = {large[1]} (same channels and kernel) it ran {large_count.total}: {where}. "
-        "Let numpy do that loop: slices with a step, reshape and transpose, one matrix product.")
+    interference = sorted({note for c in counts for note in c.get("interference", ())})
+    if interference:
+        return failed(f"{name}: the loop rule could not be measured, so its points are 0: "
+                      f"{'; '.join(interference)}.")
+    for count, (args, positions) in zip(counts, (small, large)):
+        if not count.get("ok", True):
+            return failed(f"{name} raised {count.get('error')} on the input of the loop check "
+                          f"(N * H' * W' = {positions}).")
+        if reference is not None and "result" in count:
+            got, expected = _first_array(count["result"]), _first_array(reference(*args))
+            if not (isinstance(got, np.ndarray) and got.shape == expected.shape and np.allclose(got, expected)):
+                return failed(f"{name}: the call the loop rule measured (N * H' * W' = {positions}) did not "
+                              "return the right values, so the loop rule is not met.")
+    message = tracing.loop_rule_message(name, counts[0], counts[1], (small[1], large[1]))
+    return failed(message) if message else passed()
 
 
 def _probe_inputs(seed, kind):
@@ -319,10 +270,10 @@ def with_rule(verdict, rule):
     return Verdict(verdict.passed, f"{verdict.message} {rule.message}".strip())
 
 
-def loop_rule(fn, name, kind, args_of, seed, skip=()):
+def loop_rule(fn, name, kind, args_of, seed, skip=(), reference=None):
     small, large = _probe_inputs(seed, kind)
     return verdict_loop_rule(fn, name, (args_of(small), small["positions"]), (args_of(large), large["positions"]),
-                             skip)
+                             skip, reference)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -403,7 +354,8 @@ def verdict_im2col(im2col, cases, seed):
     verdict = summarize("im2col", cases, [_im2col_attempt(im2col, c) for c in cases], conv_features)
     if not verdict.passed:
         return verdict
-    rule = loop_rule(im2col, "im2col", "conv", lambda p: (p["x"], p["HH"], p["WW"], p["stride"], p["pad"]), seed)
+    rule = loop_rule(im2col, "im2col", "conv", lambda p: (p["x"], p["HH"], p["WW"], p["stride"], p["pad"]), seed,
+                     reference=im2col_reference)
     return with_rule(verdict, rule)
 
 
@@ -488,7 +440,8 @@ def verdict_col2im(col2im, pairs, seed):
     if not verdict.passed:
         return verdict
     rule = loop_rule(col2im, "col2im", "conv",
-                     lambda p: (p["cols"], p["x"].shape, p["HH"], p["WW"], p["stride"], p["pad"]), seed)
+                     lambda p: (p["cols"], p["x"].shape, p["HH"], p["WW"], p["stride"], p["pad"]), seed,
+                     reference=col2im_reference)
     return with_rule(verdict, rule)
 
 
@@ -537,7 +490,7 @@ def verdict_conv_forward_im2col(fn, cases, seed):
     if not verdict.passed:
         return verdict
     rule = loop_rule(fn, "conv_forward_im2col", "conv", lambda p: (p["x"], p["w"], p["b"], p["conv_param"]),
-                     seed, skip=HELPERS)
+                     seed, skip=HELPERS, reference=conv_forward_reference)
     return with_rule(verdict, rule)
 
 
@@ -591,7 +544,8 @@ def verdict_conv_backward_im2col(fn, cases, seed):
     if not verdict.passed:
         return verdict
     rule = loop_rule(fn, "conv_backward_im2col", "conv",
-                     lambda p: (p["dout"], (p["x"], p["w"], p["b"], p["conv_param"], p["cols"])), seed, skip=HELPERS)
+                     lambda p: (p["dout"], (p["x"], p["w"], p["b"], p["conv_param"], p["cols"])), seed, skip=HELPERS,
+                     reference=lambda dout, cache: conv_backward_reference(dout, *cache[:4]))
     return with_rule(passed(f"conv_backward_im2col: all {len(cases)} hidden cases pass (dx, dw and db)."), rule)
 
 
@@ -621,7 +575,8 @@ def verdict_max_pool_forward_fast(fn, cases, seed):
                        _forward_attempt(fn, "max_pool_forward_fast", max_pool_forward_reference))
     if not verdict.passed:
         return verdict
-    rule = loop_rule(fn, "max_pool_forward_fast", "pool", lambda p: (p["x"], p["pool_param"]), seed)
+    rule = loop_rule(fn, "max_pool_forward_fast", "pool", lambda p: (p["x"], p["pool_param"]), seed,
+                     reference=max_pool_forward_reference)
     return with_rule(verdict, rule)
 
 
@@ -629,7 +584,8 @@ def verdict_max_pool_backward_fast(fn, cases, seed, label="max_pool_backward_fas
     verdict = run_grid(label, cases, _backward_attempt(fn, max_pool_backward_reference, diagnose_max_backward_fast))
     if not verdict.passed:
         return verdict
-    rule = loop_rule(fn, "max_pool_backward_fast", "pool", lambda p: (p["dout"], (p["x"], p["pool_param"])), seed)
+    rule = loop_rule(fn, "max_pool_backward_fast", "pool", lambda p: (p["dout"], (p["x"], p["pool_param"])), seed,
+                     reference=lambda dout, cache: max_pool_backward_reference(dout, *cache))
     return with_rule(verdict, rule)
 
 
@@ -675,7 +631,8 @@ def verdict_conv1x1(fn, cases, seed):
         verdict = compare_array("out", out, conv1x1_reference(x, w, b))
         if not verdict.passed:
             return fail(f"{where} {verdict.message}", diagnose_conv1x1(out, x, w, b))
-    rule = loop_rule(fn, "conv1x1_as_matmul", "1x1", lambda p: (p["x"], p["w"], p["b"]), seed)
+    rule = loop_rule(fn, "conv1x1_as_matmul", "1x1", lambda p: (p["x"], p["w"], p["b"]), seed,
+                     reference=conv1x1_reference)
     return with_rule(passed(f"conv1x1_as_matmul: all {len(cases)} hidden cases pass."), rule)
 
 

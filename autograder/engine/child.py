@@ -17,10 +17,14 @@ each array's `.npy` bytes), then those bytes, one array after the other. Arrays 
 
 On start the child sends {"ready": true}. Requests:
 - {"op": "run", "cells": [source, ...]} -> {"cells": [{"ok", "error", "stdout"}, ...]};
-- {"op": "count_lines", "name", "args", "skip"} -> the lines the call ran (see count_lines);
+- first of all, {"secret": hex, "banned": [module, ...]}: the guard (convbook.tracing.install_guard) goes in
+  before any student code runs, with the key of the line counter and the libraries that must not exist;
+- {"op": "count_lines", "name", "args", "skip", "nonce"} -> the lines the call ran, written and signed by
+  the guard's hook (see convbook.tracing.read_count_reply);
 - {"op": "call", "name": ..., "args": [...], "kwargs": {...}} -> {"ok": true, "result": ...,
   "args_after": [...]} or {"ok": false, "error": "..."}.
 """
+import ast
 import contextlib
 import io
 import json
@@ -29,9 +33,10 @@ import select
 import struct
 import sys
 import time
-import traceback
 
 import numpy as np
+
+from convbook import tracing
 
 MAX_OUTPUT = 20_000  # characters of printed output kept per cell or call
 
@@ -197,20 +202,67 @@ def short_error(exc):
     return f"{type(exc).__name__}: {exc}"
 
 
-def run_cells(cells, namespace):
-    """Execute each cell in `namespace`; an error stops that cell only (as in a notebook run with errors)."""
+def _statements(source, index):
+    """The cell's top-level statements, each compiled on its own (line numbers as in the cell), with the
+    names each binds; the whole cell as one piece if it does not parse."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return [(compile(source, f"<cell {index}>", "exec"), [])]
+    pieces = []
+    for node in tree.body:
+        names = [alias.asname or alias.name.split(".")[0] for alias in getattr(node, "names", ())
+                 if isinstance(node, (ast.Import, ast.ImportFrom))]
+        names += [n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)]
+        names += [node.name] if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) else []
+        pieces.append((compile(ast.Module([node], []), f"<cell {index}>", "exec"), names))
+    return pieces
+
+
+def _cell_line(tb, filename):
+    """The last line of `filename` in the traceback `tb` (frames of the guard's hook are refused: skipped)."""
+    line = None
+    while tb is not None:
+        try:
+            if tb.tb_frame.f_code.co_filename == filename:
+                line = tb.tb_lineno
+        except RuntimeError:
+            pass
+        tb = tb.tb_next
+    return line
+
+
+def run_cells(cells, namespace, by_statement=False):
+    """Execute each cell in `namespace`; an error stops that cell only (as in a notebook run with errors).
+
+    by_statement: run each top-level statement on its own, so that a statement that needs a library the
+    grading forbids (an import) fails alone; the names it would have bound are listed in "banned"
+    ({name: module}), for the message of a function that needs them.
+    """
     results = []
     for index, source in enumerate(cells):
         out = io.StringIO()
-        error = None
-        try:
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-                exec(compile(source, f"<cell {index}>", "exec"), namespace)
-        except BaseException as exc:  # noqa: B036 (SystemExit and KeyboardInterrupt count as the cell's error)
-            frames = traceback.extract_tb(exc.__traceback__)
-            line = next((f.lineno for f in reversed(frames) if f.filename == f"<cell {index}>"), None)
-            error = short_error(exc) + (f" (line {line} of the cell)" if line else "")
-        results.append({"ok": error is None, "error": error, "stdout": out.getvalue()[:MAX_OUTPUT]})
+        errors, banned = [], {}
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            try:
+                pieces = _statements(source, index) if by_statement else [
+                    (compile(source, f"<cell {index}>", "exec"), [])]
+            except BaseException as exc:  # noqa: B036
+                pieces, errors = [], [short_error(exc)]
+            for code, names in pieces:
+                try:
+                    exec(code, namespace)
+                except BaseException as exc:  # noqa: B036 (SystemExit and KeyboardInterrupt count as the cell's error)
+                    line = _cell_line(exc.__traceback__, f"<cell {index}>")
+                    errors.append(short_error(exc) + (f" (line {line} of the cell)" if line else ""))
+                    if isinstance(exc, tracing.BannedModule) and exc.name:
+                        banned.update({name: exc.name for name in names})
+                    if not by_statement:
+                        break
+        refused = []
+        sys.audit("convbook.log", refused)
+        results.append({"ok": not errors, "error": "; ".join(errors) or None, "stdout": out.getvalue()[:MAX_OUTPUT],
+                        "banned": banned, "refused": [r[9:] for r in refused if r.startswith("refused: ")]})
     return results
 
 
@@ -221,11 +273,15 @@ def call(namespace, name, args, kwargs):
     if not callable(fn):
         return {"ok": False, "error": f"TypeError: {name} is not a function"}, []
     out = io.StringIO()
+    refused = []
+    sys.audit("convbook.log", [])   # what the guard refused before this call is not this call's doing
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
             result = fn(*args, **kwargs)
     except BaseException as exc:  # noqa: B036
-        return {"ok": False, "error": short_error(exc), "stdout": out.getvalue()[:MAX_OUTPUT]}, []
+        sys.audit("convbook.log", refused)
+        return {"ok": False, "error": short_error(exc), "stdout": out.getvalue()[:MAX_OUTPUT],
+                "banned": refused}, []
     blobs = []
     try:
         tree = encode(result, blobs)
@@ -238,64 +294,29 @@ def call(namespace, name, args, kwargs):
     return {"ok": True, "result": tree, "args_after": args_after, "stdout": out.getvalue()[:MAX_OUTPUT]}, blobs
 
 
-def count_lines(namespace, name, args, skip):
-    """Call the student's `name` on `args` under sys.settrace, counting the lines its code runs.
-
-    The student's code is every frame whose globals are the notebook's namespace, except the functions
-    named in `skip`; calls into convbook.layers (the instructor's fast layers) are recorded by name.
-    Returns {"total", "per_line": [[function, line, count], ...], "reference_calls": [...]}.
-    """
-    fn = namespace.get(name)
-    if not callable(fn):
-        return {"ok": False, "error": f"NameError: {name} is not defined in your notebook"}
-    skipped = {getattr(namespace.get(s), "__code__", None) for s in skip if namespace.get(s) is not fn}
-    try:
-        import convbook.layers as reference
-        reference_globals = vars(reference)
-    except ImportError:
-        reference_globals = None
-    per_line, calls = {}, set()
-
-    def local(frame, event, arg):
-        if event == "line":
-            key = (frame.f_code.co_name, frame.f_lineno)
-            per_line[key] = per_line.get(key, 0) + 1
-        return local
-
-    def on_call(frame, event, arg):
-        if frame.f_globals is namespace and frame.f_code not in skipped:
-            return local
-        if frame.f_globals is reference_globals and not frame.f_code.co_name.startswith("_"):
-            calls.add(frame.f_code.co_name)
-        return None
-
-    out = io.StringIO()
-    sys.settrace(on_call)
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-            fn(*args)
-    except BaseException as exc:  # noqa: B036
-        return {"ok": False, "error": short_error(exc)}
-    finally:
-        sys.settrace(None)
-    return {"ok": True, "total": sum(per_line.values()), "reference_calls": sorted(calls),
-            "per_line": [[f, line, n] for (f, line), n in per_line.items()]}
-
-
 def main(request_fd, reply_fd):
     namespace = {"__name__": "__main__"}
     CHANNEL.update(request=request_fd, reply=reply_fd)
     send(reply_fd, {"ready": True}, [])
+    # The guard goes in before any student code: the line counter's key and the banned libraries.
+    header, _ = receive(request_fd)
+    by_statement = bool(header["banned"])
+    tracing.install_guard(bytes.fromhex(header.pop("secret")), reply_fd, header["banned"], strict=by_statement)
+    del header
     while True:
         try:
             header, blobs = receive(request_fd)
         except EOFError:
             return
         if header["op"] == "run":
-            send(reply_fd, {"cells": run_cells(header["cells"], namespace)}, [])
-        elif header["op"] == "count_lines":
-            args = decode(header["args"], blobs, namespace)
-            send(reply_fd, count_lines(namespace, header["name"], args, header["skip"]), [])
+            send(reply_fd, {"cells": run_cells(header["cells"], namespace, by_statement)}, [])
+        elif header["op"] == "count_lines":   # the guard's hook counts and replies (signed) by itself
+            try:
+                args = decode(header["args"], blobs, namespace)
+                sys.audit("convbook.count_lines", header["nonce"], namespace.get(header["name"]), args,
+                          [namespace.get(s) for s in header["skip"]])
+            except Exception as exc:
+                send(reply_fd, {"ok": False, "error": short_error(exc)}, [])
         elif header["op"] == "call":
             try:
                 args = decode(header["args"], blobs, namespace)

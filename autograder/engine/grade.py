@@ -12,13 +12,14 @@ import contextlib
 import hashlib
 import hmac
 import io
+import re
 import time
 from dataclasses import asdict, dataclass, field
 
 from autograder import notebook_cells
 from autograder.checks.core import grading
 from autograder.engine.remote import RemoteFunction
-from autograder.engine.rules import refusals
+from autograder.engine.rules import ban_message, banned_modules, bans
 from autograder.engine.sandbox import Sandbox
 from autograder.engine.submission import code_flags, read_submission, test_cell_flags
 from autograder.paths import REPO, release_notebook, source_notebook
@@ -70,10 +71,25 @@ class SubmissionResult:
         return cls(**{**data, "cells": [CellResult(**c) for c in data["cells"]]})
 
 
-def student_seed(secret, assignment, student):
-    """The hidden cases' seed: the same for one student and assignment, unguessable without the secret."""
-    digest = hmac.new(secret.encode(), f"{assignment}/{student}".encode(), hashlib.sha256).digest()
+def student_seed(secret, assignment, student, code=""):
+    """The hidden cases' seed, unguessable without the course secret: it depends on the student, the
+    assignment and `code` (submission_digest of the submitted code), so any change of the code draws new
+    cases (a table of outputs learned from one submission is worth nothing on the next)."""
+    digest = hmac.new(secret.encode(), f"{assignment}/{student}/{code}".encode(), hashlib.sha256).digest()
     return int.from_bytes(digest[:4], "big") >> 1
+
+
+def submission_digest(sources):
+    """A hash of the submitted code cells (magics dropped), in order."""
+    return hashlib.sha256("\0".join(sources).encode()).hexdigest()
+
+
+def withhold_seed(text, seed):
+    """`text` without the seed: feedback shows the student no seed (the results file keeps it)."""
+    if not text:
+        return text
+    text = re.sub(rf"\bseed {seed}\b", "seed withheld", text)
+    return re.sub(rf"\b{seed}\b", "withheld", text) if seed >= 10**5 else text
 
 
 def strip_magics(source):
@@ -131,17 +147,23 @@ def grade_submission(assignment, folder, student, secret, course_root, sandbox_m
     cells = student_code_cells(submission.nb, test_ids)
     result.flags += test_cell_flags(submission.nb, notebook_cells.read(release_notebook(assignment)))
     result.flags += code_flags(cells)
-    refused = refusals(assignment, [src for _, src in cells])
+    sources = [src for _, src in cells]
+    result.seed = student_seed(secret, assignment, student, submission_digest(sources))
+    under_ban = bans(assignment)
 
     hidden = [course_root] + [REPO / name for name in HIDDEN_IN_REPO]
     sandbox_args = {"hidden": hidden, "mode": sandbox_mode}
     if limits is not None:
         sandbox_args["limits"] = limits
-    with Sandbox(**sandbox_args) as sandbox:
+    with Sandbox(**sandbox_args) as sandbox, contextlib.ExitStack() as stack:
         result.isolation = sandbox.mode
         started = time.perf_counter()
-        sandbox.run_cells([src for _, src in cells])
+        sandbox.run_cells(sources)
         result.sandbox_seconds = time.perf_counter() - started
+        # the clean room: the functions under a ban run where the banned libraries do not exist
+        clean = stack.enter_context(Sandbox(**sandbox_args, banned=banned_modules(assignment))) if under_ban else None
+        if clean is not None:
+            clean.run_cells(sources)
         # the checks' seed, and the sandbox's time for checks on the notebook's run time; nothing outlives it
         with grading(result.seed, result.sandbox_seconds):
             namespace = {"__name__": "__main__"}
@@ -150,15 +172,36 @@ def grade_submission(assignment, folder, student, secret, course_root, sandbox_m
                     continue
                 if notebook_cells.is_answer(cell):
                     for name in _defined_functions(notebook_cells.strip_solution_markers(cell.source)):
-                        namespace[name] = RemoteFunction(sandbox, name, refused.get(name))
+                        namespace[name] = (
+                            RemoteFunction(clean, name, explain=_ban_explainer(name, *under_ban[name], clean))
+                            if name in under_ban else RemoteFunction(sandbox, name))
                 elif notebook_cells.is_test(cell):
                     passed, output, error = run_in_grader(cell.source, namespace)
                     result.cells.append(CellResult(notebook_cells.grade_id(cell), notebook_cells.points(cell),
-                                                   passed, output, error))
+                                                   passed, withhold_seed(output, result.seed),
+                                                   withhold_seed(error, result.seed)))
                 elif not notebook_cells.is_display(cell):
                     run_in_grader(cell.source, namespace)  # instructor cells: their errors show in the tests
         result.problems += skipped_cell_notes(cells, sandbox.fatal)
+        result.flags += guard_flags(sandbox, clean)
     return result
+
+
+def _ban_explainer(name, modules, reason, clean):
+    """explain(reply) for RemoteFunction: the message of a failed call of `name`, which is under a ban."""
+    def explain(reply):
+        bindings = {k: v for r in clean.cell_results if r for k, v in r.get("banned", {}).items()}
+        return ban_message(name, modules, reason, reply.get("error", ""), reply.get("banned", []), bindings)
+    return explain
+
+
+def guard_flags(*sandboxes):
+    """For the instructor: what the sandboxes' guard refused or saw (tampering with the line counter)."""
+    notes = []
+    for sandbox in filter(None, sandboxes):
+        notes += [note for r in sandbox.cell_results if r for note in r.get("refused", ())]
+        notes += sandbox.interference
+    return [f"The grader's guard: {note}" for note in dict.fromkeys(notes)]
 
 
 def skipped_cell_notes(cells, fatal):

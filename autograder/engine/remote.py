@@ -19,32 +19,41 @@ class StudentCodeError(Exception):
 class RemoteFunction:
     """Calls the student's function `name` in `sandbox`.
 
-    refusal: a message to fail with instead of calling (e.g. the function uses a forbidden library).
+    refusal: a message to fail with instead of calling; explain(reply) -> the message of a failed call
+    (e.g. naming the banned library it needed). What the function prints is not shown: the checks run
+    hidden inputs, and output printed on them would reveal them.
     Changes the function makes to its array, list or dict arguments are copied back onto the caller's
     objects, so that the checks see in-place modification exactly as in a notebook.
     """
 
-    def __init__(self, sandbox, name, refusal=None):
+    def __init__(self, sandbox, name, refusal=None, explain=None):
         self.sandbox = sandbox
         self.__name__ = self.name = self.student_function = name  # student_function: passed by name
         self.refusal = refusal
+        self.explain = explain
 
     def __call__(self, *args, **kwargs):
         reply = self._ask(self.sandbox.call, args, kwargs)
-        if reply.get("stdout"):
-            print(reply["stdout"], end="" if reply["stdout"].endswith("\n") else "\n")
         if reply.get("args_after") is not None:
             for before, after in zip(args, reply["args_after"]):
                 write_back(before, after)
         return reply["result"]
 
     def count_lines(self, args, skip=()):
-        """The Python lines the function runs on `args`, counted in the sandbox (for loop rules).
+        """The Python lines the function runs on `args`, counted by the sandbox's guard (for loop rules).
 
-        Returns {"total", "per_line": {(function, line): count}, "reference_calls": [...]}; raises like a call.
+        Returns Sandbox.count_lines' dict (a failed call is {"ok": False, "error"}, not an exception);
+        interference with the counter is also kept in sandbox.interference, for the instructor.
         """
-        reply = self._ask(self.sandbox.count_lines, args, skip)
-        return {**reply, "per_line": {(f, line): n for f, line, n in reply["per_line"]}}
+        if self.refusal:
+            raise StudentCodeError(self.refusal)
+        try:
+            reply = self.sandbox.count_lines(self.name, args, skip)
+        except ChildDied as exc:
+            raise StudentCodeError(f"{self.name} could not finish: {exc}") from None
+        for note in reply.get("interference", ()):
+            self.sandbox.interference.append(f"{self.name}: {note}")
+        return reply
 
     def _ask(self, request, *request_args):
         """request(name, *request_args)'s reply; StudentCodeError when refused, failed or the child died."""
@@ -57,7 +66,7 @@ class RemoteFunction:
         except ChildDied as exc:
             raise StudentCodeError(f"{self.name} could not finish: {exc}") from None
         if not reply["ok"]:
-            raise StudentCodeError(reply["error"])
+            raise StudentCodeError(self.explain(reply) if self.explain else reply["error"])
         return reply
 
     def __repr__(self):

@@ -1,17 +1,27 @@
-"""Libraries an exercise forbids, found in the student's code by its AST (never by running it).
+"""Libraries an exercise forbids: the engine grades those functions where the libraries do not exist.
 
-An assignment's checks module may declare FORBIDDEN = {function name: (library prefixes, reason)}.
-The functions a graded function calls, when the student defined them too, are searched as well, so
-that a helper function in another cell cannot carry the forbidden call.
+An assignment's checks module may declare FORBIDDEN = {function name: (names, reason)}. Of the names, the
+ones that are modules are banned (others, like "correlate2d", are words of the message only: a ban
+never matches names in the student's code). convbook.layers, the instructor's complete layers, is
+banned for every such function in every assignment but the ones that give it (cnn_digits).
+
+The engine runs every function under a ban in a second sandbox, the clean room, whose child has the
+union of the assignment's banned modules neither importable (its audit hook refuses the import and any
+opening of their files, whatever the import system or sys.path say) nor on disk (namespaces mode hides
+their folders). The student's cells all run there too, statement by statement, so a statement that
+needs a banned library fails alone; a function that needs one fails with `ban_message`.
 """
-import ast
 import importlib
+import importlib.util
+import re
 
-DYNAMIC = {"__import__", "import_module", "eval", "exec", "compile", "getattr", "globals", "vars"}
+REFERENCE_LAYERS = "convbook.layers"
+GIVES_REFERENCE_LAYERS = ("cnn_digits",)
+KNOWN_LIBRARIES = {"scipy", "torch", "skimage", "sklearn", "tensorflow", "jax", "cv2"}
 
 
 def forbidden_rules(assignment):
-    """{function name: (prefixes, reason)} of the assignment, or {}."""
+    """{function name: (names, reason)} of the assignment, or {}."""
     try:
         module = importlib.import_module(f"autograder.checks.{assignment}")
     except ImportError:
@@ -19,61 +29,62 @@ def forbidden_rules(assignment):
     return getattr(module, "FORBIDDEN", {})
 
 
-def _definitions(sources):
-    """{function name: FunctionDef} over all the student's cells (the last definition wins)."""
-    defs = {}
-    for source in sources:
+def is_module(name):
+    """Whether a FORBIDDEN name is a module (rather than a word such as "correlate2d")."""
+    if name.split(".")[0] in KNOWN_LIBRARIES or "." in name:
+        return True
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def bans(assignment):
+    """{function name: (banned modules, reason)} for the functions of `assignment` under a ban."""
+    result = {}
+    for function, (names, reason) in forbidden_rules(assignment).items():
+        modules = {n for n in names if is_module(n)}
+        if assignment not in GIVES_REFERENCE_LAYERS:
+            modules.add(REFERENCE_LAYERS)
+        result[function] = (tuple(sorted(modules)), reason)
+    return result
+
+
+def banned_modules(assignment):
+    """Every module banned by some exercise of `assignment` (what the clean room lacks)."""
+    return sorted({m for modules, _ in bans(assignment).values() for m in modules})
+
+
+def banned_paths(modules):
+    """The files and folders of `modules` as installed here (hidden from the clean room's child)."""
+    paths = set()
+    for module in modules:
         try:
-            tree = ast.parse(source)
-        except SyntaxError:
+            spec = importlib.util.find_spec(module)
+        except (ImportError, ValueError):
             continue
-        for node in tree.body:
-            if isinstance(node, ast.FunctionDef):
-                defs[node.name] = node
-    return defs
-
-
-def _reachable(defs, root):
-    todo, seen = [root], set()
-    while todo:
-        name = todo.pop()
-        if name in seen or name not in defs:
+        if spec is None:
             continue
-        seen.add(name)
-        todo += [n.id for n in ast.walk(defs[name]) if isinstance(n, ast.Name)]
-    return [defs[name] for name in seen]
+        if spec.submodule_search_locations:
+            paths.update(spec.submodule_search_locations)
+        elif spec.origin and spec.origin not in ("built-in", "frozen"):
+            paths.add(spec.origin)
+    return sorted(paths)
 
 
-def _uses(node, prefixes):
-    """Forbidden things used inside the AST `node`, as readable strings."""
-    found = set()
-    words = {p.split(".")[-1] for p in prefixes} | {p.split(".")[0] for p in prefixes}
-    for sub in ast.walk(node):
-        if isinstance(sub, ast.Import):
-            found |= {a.name for a in sub.names if a.name.startswith(prefixes)}
-        elif isinstance(sub, ast.ImportFrom) and sub.module and sub.module.startswith(prefixes):
-            found.add(sub.module)
-        elif isinstance(sub, ast.Attribute) and sub.attr in words:
-            found.add(ast.unparse(sub))
-        elif isinstance(sub, ast.Name) and sub.id in words:
-            found.add(sub.id)
-        elif isinstance(sub, ast.Call):
-            name = sub.func.attr if isinstance(sub.func, ast.Attribute) else getattr(sub.func, "id", "")
-            if name in DYNAMIC:
-                found.add(f"{name}() (dynamic code or lookups)")
-    return sorted(found)
+def ban_message(function, modules, reason, error, refused, bindings):
+    """The student's message when `function`, under a ban of `modules`, failed with `error` in the clean room.
 
-
-def refusals(assignment, sources):
-    """{function name: message} for each graded function whose code uses what its exercise forbids."""
-    rules = forbidden_rules(assignment)
-    if not rules:
-        return {}
-    defs = _definitions(sources)
-    messages = {}
-    for name, (prefixes, reason) in rules.items():
-        used = sorted({u for d in _reachable(defs, name) for u in _uses(d, tuple(prefixes))})
-        if used:
-            messages[name] = (f"{name} uses {', '.join(used)}, which this exercise does not allow: {reason} "
-                              "(checked on your code's syntax; it was not run).")
-    return messages
+    refused: modules the guard refused during the call; bindings: {name: module} of names the student's
+    cells could not bind there (a banned import). Returns `error` unchanged when the ban played no part.
+    """
+    used = [m for m in refused if any(m == b or m.startswith(b + ".") for b in modules)]
+    missing = re.match(r"NameError: name '(\w+)' is not defined", error or "")
+    if missing and missing.group(1) in bindings:
+        used.append(bindings[missing.group(1)])
+    if function in bindings:   # bound by an import (`from ... import ... as function`), not by a def
+        used.append(bindings[function])
+    if not used:
+        return error
+    return (f"{function} used {used[0]}, which this exercise forbids: {reason}. While {function} is graded, "
+            f"{used[0]} does not exist ({error}).")

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autograder.engine import child as protocol
+from autograder.engine.rules import banned_paths
+from convbook.tracing import read_count_reply
 
 # Each grading process gives its children a uid of their own, with no home, files or privileges: the
 # process limit then binds one student's fork bomb without starving the sandboxes running beside it.
@@ -180,13 +182,16 @@ class Sandbox:
     runs the same cells again first, so that one exercise's crash costs only that exercise.
     """
 
-    def __init__(self, hidden=(), limits=Limits(), python=sys.executable, mode=None):
-        self.hidden = [Path(p).resolve() for p in hidden]
+    def __init__(self, hidden=(), limits=Limits(), python=sys.executable, mode=None, banned=()):
+        self.banned = list(banned)   # modules that must not exist in the child (their files are hidden too)
+        self.hidden = [Path(p).resolve() for p in hidden] + [Path(p) for p in banned_paths(self.banned)]
+        self.secret = secrets.token_bytes(32)   # the key of the line counter's replies (convbook.tracing)
         self.limits = limits
         self.python = python
         self.mode = mode or isolation()
         self.cells, self.cell_results, self.fatal, self.restarts = [], [], {}, 0
         self.fatal_calls = {}  # function name -> why a call to it ended the child
+        self.interference = []  # what the line counter's guard saw student code do to it (for the instructor)
         self.proc = None
         self.scratch = None
         self.uid = None  # the child's own uid, when it has one: its processes are counted
@@ -225,6 +230,7 @@ class Sandbox:
             detail = (Path(self.scratch) / "sandbox.log").read_text()[-2000:]
             self.close()
             raise SandboxError(f"the sandbox did not start ({type(exc).__name__}): {detail}") from exc
+        protocol.send(self._request_w, {"secret": self.secret.hex(), "banned": self.banned}, [])
 
     def close(self):
         if self.proc is not None:
@@ -334,13 +340,23 @@ class Sandbox:
         return self.cell_results
 
     def count_lines(self, name, args, skip=()):
-        """Run `name` on `args` in the child under a line tracer (see child.count_lines)."""
+        """Run `name` on `args` in the child under the guard's line counter (convbook.tracing).
+
+        Returns {"ok", "total", "per_line": {(function, line): n}, "reference_calls", "interference",
+        "result", "error"}; a reply that is not the guard's own (forged, replayed) is {"ok": False,
+        "error", "interference": [why]}.
+        """
         self._ensure_started()
         blobs, callbacks = [], []
         tree = protocol.encode(list(args), blobs, callbacks)
-        header, _ = self._request({"op": "count_lines", "name": name, "args": tree, "skip": list(skip)}, blobs,
-                                  callbacks)
-        return header
+        nonce = secrets.token_hex(16)
+        header, _ = self._request({"op": "count_lines", "name": name, "args": tree, "skip": list(skip),
+                                   "nonce": nonce}, blobs, callbacks)
+        counts, problem = read_count_reply(header, self.secret, nonce)
+        if problem is not None:
+            return {"ok": False, "error": f"the loop rule could not be measured: {problem}",
+                    "interference": [problem]}
+        return counts
 
     def call(self, name, args, kwargs=None):
         """Call the student's function `name` on `args` and `kwargs` in the child.

@@ -94,8 +94,3 @@ DEMO_MISTAKES = ["forward_flipped_kernel", "pool_gradient_to_every_tied_maximum"
 # The demo's crashing student breaks this cell (a NameError before the function is defined).
 CRASH_CELL = "conv1x1"
 
-# Mistakes that only the hidden checks can catch, and why.
-HIDDEN_ONLY = {
-    "im2col_loops_over_positions": "the loop rule needs the line tracer (convbook.check_no_position_loops, "
-                                   "branch h10b); until the visible cells call it, only the grader counts lines",
-}

@@ -1,0 +1,502 @@
+"""The loop rule of Assignment 4: count the Python lines your code runs, on a small and a large input.
+
+A function with no Python loop over the images N or the output positions H', W' runs about the same
+number of Python lines whatever N, H' and W' are; a loop over them runs its body once per image or
+position. `check_no_position_loops` measures that, with the same rule and message as the grader:
+
+    check_no_position_loops(im2col, (x_small, 3, 3, 1, 1), (x_large, 3, 3, 1, 1), positions=(50, 5120))
+
+Which lines count: every line of Python code that is not a library's (not a file of the Python
+installation, its site-packages, this package or the grader's), so lambdas, comprehensions, nested functions,
+helpers in other cells and code made with exec all count; library code (numpy's own Python) does not.
+Calls into convbook.layers (the instructor's layers) are recorded by name.
+
+The grading engine runs the same counter inside its sandbox, from an audit hook installed before any
+student code runs (`install_guard`): the hook cannot be removed, keeps its state where student code
+cannot reach it, refuses what would blind the counter while it runs (another trace function, frame
+access, threads, processes, ctypes, forged code objects) and writes the count, signed, straight to the
+grader. Standard library and numpy only: the sandbox's child imports it.
+"""
+import os
+import sys
+import sysconfig
+
+LOOP_TOLERANCE = 4   # lines; a loop over N, H' or W' adds at least one line per extra iteration
+LOOP_RULE = "has a Python loop over the images or the output positions"
+CALLS_REFERENCE = ("calls convbook.layers.{fn}, the instructor's reference layer: this exercise is to "
+                   "write it yourself.")
+_GENERATOR_FLAGS = 0x20 | 0x80 | 0x200   # CO_GENERATOR, CO_COROUTINE, CO_ASYNC_GENERATOR
+_RESUME = 151                          # the RESUME opcode (3.11+): at offset f_lasti with arg 0, a fresh start
+_LAYERS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "layers.py")
+
+
+def library_dirs():
+    """Folders whose Python code is a library's, not the student's (this package's, and the grader's
+    `autograder` beside it, included)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, here,
+             os.path.join(os.path.dirname(here), "autograder")}
+    paths |= {sysconfig.get_path(name) for name in ("stdlib", "platstdlib", "purelib", "platlib")}
+    dirs = set()
+    for path in paths:
+        if path:
+            dirs |= {os.path.join(path, ""), os.path.join(os.path.realpath(path), "")}
+    return tuple(sorted(dirs))
+
+
+def _is_library(filename, dirs):
+    return filename.startswith("<frozen ") or filename.startswith(dirs)
+
+
+def code_objects(fn):
+    """fn's code object and every code object nested in it (comprehensions, lambdas, inner functions)."""
+    found, stack = set(), [getattr(fn, "__code__", None)]
+    while stack:
+        code = stack.pop()
+        if code is None or code in found or not hasattr(code, "co_consts"):
+            continue
+        found.add(code)
+        stack.extend(c for c in code.co_consts if hasattr(c, "co_consts"))
+    return found
+
+
+def _tally(done):
+    """A generator that counts what the tracer sends it; `done` (an object only the counter holds) makes it
+    yield the counts. Its state lives in its own frame, which the grader's audit hook keeps from student code."""
+    total, per_line, references, notes, started = 0, {}, set(), [], set()
+    event = yield
+    while event is not done:   # (only exact str and int are looked at: no student code runs in here)
+        if type(event) is tuple and len(event) == 3 and type(event[0]) is str and type(event[1]) is str \
+                and type(event[2]) is int:
+            kind, name, line = event
+            if kind == "line":
+                total += 1
+                per_line[(name, line)] = per_line.get((name, line), 0) + 1
+            elif kind == "ref":
+                references.add(name)
+            elif kind == "start":         # line: id() of a generator frame started in the measured call
+                started.add(line)
+            elif kind == "resume" and line not in started:
+                notes.append(f"{name} resumed a generator that was started before the measured call")
+        event = yield
+    yield {"total": total, "per_line": dict(per_line), "reference_calls": sorted(references), "interference": notes}
+
+
+def _tracer(push, skipped, dirs, layers_file=_LAYERS_FILE, flags=_GENERATOR_FLAGS, fresh=bytes((_RESUME, 0)),
+            ident=id):
+    """(global trace function, local trace function) that push line events of the student's code.
+
+    They read no global name and no builtin (in the sandbox student code can reach them, and their
+    globals, through sys.gettrace(): there is nothing there to change)."""
+    def local(frame, event, arg):
+        if event == "line":
+            push(("line", frame.f_code.co_name, frame.f_lineno))
+        return local
+
+    def on_call(frame, event, arg):
+        code = frame.f_code
+        if code in skipped:
+            return None
+        name = code.co_filename
+        if name.startswith("<frozen ") or name.startswith(dirs):
+            if name == layers_file and code.co_name.isidentifier() and not code.co_name.startswith("_"):
+                push(("ref", code.co_name, 0))
+            return None
+        if code.co_flags & flags:   # a generator or coroutine: started in this call, or resumed?
+            lasti = frame.f_lasti
+            started = lasti < 0 or code.co_code[lasti:lasti + 2] == fresh
+            push(("start" if started else "resume", code.co_name, ident(frame)))
+        return local
+
+    return on_call, local
+
+
+def count_lines(fn, args, skip=()):
+    """Run fn(*args) under sys.settrace and count the lines of the student's code it runs.
+
+    skip: functions whose lines are not counted (helpers checked on their own), with their nested code.
+    Returns {"total": int, "per_line": {(function, line): count}, "reference_calls": [names],
+    "interference": [sentences], "result": what fn returned}.
+    """
+    skipped = set().union(*(code_objects(f) for f in skip if f is not fn and callable(f)))
+    done = object()
+    tally = _tally(done)
+    next(tally)
+    on_call, _ = _tracer(tally.send, skipped, library_dirs())
+    previous = sys.gettrace()
+    sys.settrace(on_call)
+    try:
+        result = fn(*args)
+    finally:
+        sys.settrace(previous)
+    return {**tally.send(done), "result": result}
+
+
+def loop_rule_message(name, small, large, positions=None):
+    """The grader's sentence for counts `small` and `large` (count_lines replies), or "" when the rule holds.
+
+    positions: (N * H' * W' of the small input, of the large one), for the message.
+    """
+    calls = sorted(set(small["reference_calls"]) | set(large["reference_calls"]))
+    if calls:
+        return f"{name} {CALLS_REFERENCE.format(fn=calls[0])}"
+    if large["total"] - small["total"] <= LOOP_TOLERANCE:
+        return ""
+    growth = {key: n - small["per_line"].get(key, 0) for key, n in large["per_line"].items()}
+    (func, line), _ = max(growth.items(), key=lambda item: item[1])
+    where = (f"line {line} of {func} (lines counted from the top of the cell that defines it) ran "
+             f"{small['per_line'].get((func, line), 0)} times, then {large['per_line'][(func, line)]} times")
+    small_size, large_size = (f"N * H' * W' = {p}" for p in positions) if positions else ("fewer", "more")
+    return (f"{name} {LOOP_RULE}, which this notebook rules out (loop over the kernel offsets, or not at all). "
+            f"On an input with {small_size} your code ran {small['total']} Python lines; on one with "
+            f"{large_size} (same channels and kernel) it ran {large['total']}: {where}. "
+            "Let numpy do that loop: slices with a step, reshape and transpose, one matrix product.")
+
+
+def check_no_position_loops(fn, small_args, large_args, *, positions=None, skip=(), name=None):
+    """Fail (AssertionError, with the grader's message) if fn has a Python loop over N, H' or W'.
+
+    small_args, large_args: fn's arguments on two inputs that differ only in N, H' and W' (the same
+    channels and kernel); positions: (N * H' * W' of each), for the message; skip: helper functions
+    whose lines are not counted (e.g. your im2col inside conv_forward_im2col, checked on its own).
+    Returns None (nbgrader reads a number left in a test cell as its score).
+    """
+    import copy
+
+    name = name or getattr(fn, "__name__", "your function")
+    counts = []
+    for args in (small_args, large_args):
+        remote = getattr(fn, "count_lines", None)   # a function running in the grading engine's sandbox
+        if callable(remote):
+            count = remote(tuple(args), tuple(getattr(f, "__name__", f) for f in skip))
+        else:
+            count = count_lines(fn, copy.deepcopy(tuple(args)), skip)
+        if count.get("interference") or not count.get("ok", True):
+            raise AssertionError(f"{name}: the loop rule could not be measured: "
+                                 f"{'; '.join(count.get('interference') or [str(count.get('error'))])}")
+        counts.append(count)
+    small, large = counts
+    message = loop_rule_message(name, small, large, positions)
+    if message:
+        raise AssertionError(message)
+    print(f"{name}: no Python loop over the images or output positions ({small['total']} Python lines "
+          f"on the small input, {large['total']} on the large one).")
+
+
+# ---------------------------------------------------------------------------------------------------
+# The grading engine's guard (installed by the sandbox's child before any student code runs)
+
+FRAME_ATTRIBUTES = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_back"})
+PROCESS_EVENTS = frozenset({"os.fork", "os.forkpty", "os.posix_spawn", "os.spawn", "os.exec", "os.system",
+                            "subprocess.Popen", "_thread.start_new_thread", "os.kill", "os.killpg"})
+BAN_NOTE = "which this exercise forbids: it does not exist while this function is graded"
+
+
+class BannedModule(ModuleNotFoundError):
+    """An import of a library the exercise forbids (raised by the guard's audit hook)."""
+
+
+def _module_paths(modules):
+    """Path fragments of each banned module's files: "/scipy/signal/" and "/scipy/signal.py" for scipy.signal."""
+    fragments = {}
+    for module in modules:
+        tail = module.replace(".", os.sep)
+        fragments[os.sep + tail + os.sep] = module
+        fragments[os.sep + tail + ".py"] = module
+    return fragments
+
+
+def install_guard(secret, reply_fd, banned=(), strict=True):
+    """Install the sandbox's audit hook (it cannot be removed); call before any student code runs.
+
+    The hook and everything it calls run on private copies of this module's functions and of the
+    builtins, taken here: student code that later patches builtins or this module changes nothing.
+
+    secret: bytes the grader checks count replies with (keep no other reference to them);
+    reply_fd: where count replies go; banned: module names that must not exist (and their files);
+    strict: also refuse, at any time, what could blind the counter later (sys.settrace, gc's object
+    lists, ctypes, made-up code objects); without it these are refused only while lines are counted
+    (threadpoolctl, for one, needs ctypes).
+    The hook answers two events raised by the child:
+    - sys.audit("convbook.count_lines", nonce, fn, args, skip_functions): counts fn(*args) and writes the
+      signed reply to reply_fd (see `read_count_reply`);
+    - sys.audit("convbook.log", a_list): moves what the hook refused since the last call into a_list.
+    """
+    import builtins
+    import types
+
+    # (nothing student code can reach refers to `private`: the hook keeps frames of this file from it)
+    private = dict(globals(), __builtins__=dict(vars(builtins)))
+    for key, value in list(private.items()):
+        if isinstance(value, types.FunctionType) and value.__module__ == __name__:
+            private[key] = types.FunctionType(value.__code__, private, value.__name__, value.__defaults__,
+                                              value.__closure__)
+    private["_install_guard"](secret, reply_fd, banned, strict)
+
+
+def _install_guard(secret, reply_fd, banned, strict):
+    import _hashlib
+    import resource
+    import types
+
+    import numpy as np
+
+    dirs = library_dirs()
+    sep = os.sep
+    banned = tuple(banned)
+    fragments = _module_paths(banned)
+    hmac_digest, write, realpath, fspath = _hashlib.hmac_digest, os.write, os.path.realpath, os.fspath
+    getframe, current_frames, settrace, gettrace = sys._getframe, sys._current_frames, sys.settrace, sys.gettrace
+    listdir, getpid, ndarray = os.listdir, os.getpid, np.ndarray
+    function_type, setrlimit, nproc = types.FunctionType, resource.setrlimit, resource.RLIMIT_NPROC
+    this_file, tally_code = _tally.__code__.co_filename, _tally.__code__
+    # the tracer's functions get globals of their own (empty): student code reaches them by sys.gettrace()
+    make_tracer = types.FunctionType(_tracer.__code__, {"__builtins__": {}}, "_tracer", _tracer.__defaults__)
+    make_tally, own_code_objects, dumps = _tally, code_objects, _dumps
+    secret = bytes(secret)
+    state = {"counting": False, "own": 0}
+    log, interference = [], []
+
+    def is_banned(module):
+        return any(module == b or module.startswith(b + ".") for b in banned)
+
+    def banned_path(path):
+        try:
+            path = realpath(fspath(path))
+        except (TypeError, ValueError, OSError):
+            return None
+        if isinstance(path, bytes):
+            path = path.decode(errors="replace")
+        return next((m for fragment, m in fragments.items() if fragment in path + sep), None)
+
+    def refuse(what, sentence, exc=RuntimeError):
+        log.append("refused: " + sentence)
+        if state["counting"]:
+            interference.append(sentence)
+        raise exc(f"{sentence} (refused by the grader)")
+
+    def genuine_source(filename, source):
+        try:
+            with open(filename, "rb") as f:
+                data = f.read()
+        except OSError:
+            return False
+        return data == (source.encode() if isinstance(source, str) else bytes(source))
+
+    def genuine_pyc(data):
+        path = getframe(2).f_locals.get("bytecode_path")
+        if not isinstance(path, str) or not path.startswith(dirs):
+            return False
+        try:
+            with open(path, "rb") as f:
+                return f.read()[16:] == bytes(data)
+        except OSError:
+            return False
+
+    def other_processes():
+        """Processes other than this one in its PID namespace, or among its children."""
+        found = []
+        for entry in listdir("/proc"):
+            if entry.isdigit() and int(entry) != getpid():
+                try:
+                    with open(f"/proc/{entry}/stat") as f:
+                        fields = f.read().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                if getpid() == 1 or int(fields[1]) == getpid() or int(fields[3]) == getpid():
+                    found.append(entry)   # in our namespace, our child, or in our process group
+        return found
+
+    def reaches_guard(frame):
+        """Whether `frame` or a frame below it runs this file's code (the guard's state is in there)."""
+        while frame is not None:
+            if frame.f_code.co_filename == this_file:
+                return True
+            frame = frame.f_back
+        return False
+
+    def frame_of(obj, attribute):
+        state["own"] += 1
+        try:
+            return getattr(obj, attribute, None)
+        finally:
+            state["own"] -= 1
+
+    def describe(error):
+        """"Name: message" of the student's exception, read without running any of its code."""
+        name = type.__dict__["__name__"].__get__(type(error), type)
+        args = BaseException.__dict__["args"].__get__(error)
+        message = args[0] if type(args) is tuple and len(args) == 1 and type(args[0]) is str else ""
+        return f"{name}: {message}" if message else name
+
+    def count(nonce, fn, fn_args, skip):
+        if state["counting"]:
+            refuse("convbook.count_lines", "your code started the line counter inside a count")
+        if type(nonce) is not str or type(fn_args) not in (list, tuple) or type(skip) is not list:
+            raise TypeError("convbook.count_lines(nonce: str, fn, args: list, skip: list)")
+        if strict:   # no new thread or process from now on (3.11 audits no thread start): the limit is for good
+            try:
+                setrlimit(nproc, (0, 0))
+            except (ValueError, OSError):
+                pass
+        interference.clear()
+        state["own"] += 1
+        try:
+            if len(current_frames()) > 1:
+                interference.append("another Python thread of your code was running while the lines were counted")
+            if other_processes():
+                interference.append("a process started by your code was running while the lines were counted")
+        finally:
+            state["own"] -= 1
+        skipped = set().union(*(own_code_objects(f) for f in skip if type(f) is function_type and f is not fn))
+        done = object()
+        tally = make_tally(done)
+        next(tally)
+        push = tally.send
+        on_call, local = make_tracer(push, skipped, dirs)
+        cells = [c.cell_contents for f in (on_call, local) for c in f.__closure__]
+        error = result = None
+        state["own"] += 1
+        settrace(on_call)
+        state["counting"], state["own"] = True, state["own"] - 1
+        try:
+            result = fn(*fn_args)
+        except BaseException as exc:  # noqa: B036 (the student's error, reported below)
+            error = describe(exc)
+            exc.__traceback__ = None   # it led to this frame
+        finally:
+            state["own"] += 1
+            still_ours = gettrace() is on_call
+            settrace(None)
+            state["counting"], state["own"] = False, state["own"] - 1
+        if not still_ours:
+            interference.append("the line counter was replaced while your code ran")
+        now = [c.cell_contents for f in (on_call, local) for c in f.__closure__]
+        if len(now) != len(cells) or not all(a is b for a, b in zip(now, cells)):
+            interference.append("your code changed the line counter while it ran")
+        try:
+            counts = tally.send(done)
+        except BaseException:  # noqa: B036 (the student closed or broke the counter)
+            counts = {"total": 0, "per_line": {}, "reference_calls": [], "interference": []}
+            interference.append("your code stopped the line counter while it ran")
+        notes = counts["interference"] + interference
+        first = result[0] if type(result) is tuple and result else result
+        body = {"nonce": nonce, "total": counts["total"], "reference_calls": counts["reference_calls"],
+                "per_line": [[f, line, n] for (f, line), n in counts["per_line"].items()],
+                "interference": notes, "ok": error is None}
+        if type(first) is ndarray and first.dtype.kind in "biuf":
+            body["result"] = {"dtype": first.dtype.str, "shape": list(first.shape), "hex": first.tobytes().hex()}
+        if error is not None:
+            body["error"] = error
+        data = dumps(body).encode()
+        mac = hmac_digest(secret, data, "sha256").hex()
+        header = ('{"guarded": "%s", "mac": "%s", "blob_bytes": []}' % (data.hex(), mac)).encode()
+        message = memoryview(len(header).to_bytes(8, "big") + header)
+        while message:
+            message = message[write(reply_fd, message):]
+
+    def hook(event, args):
+        if state["own"]:
+            return
+        if event == "convbook.count_lines":
+            count(*args)
+        elif event == "convbook.log":
+            if type(args[0]) is list:
+                list.extend(args[0], log)
+            log.clear()
+        elif event == "sys._getframe" and state["counting"]:
+            refuse(event, "your code looked at its frames while its lines were counted")
+        elif event == "object.__getattr__" and args[1] in FRAME_ATTRIBUTES and state["counting"]:
+            refuse(event, f"your code looked at {args[1]} while its lines were counted")
+        elif (event == "sys._getframe" and reaches_guard(args[0])) or (
+                event == "object.__getattr__" and args[1] in FRAME_ATTRIBUTES
+                and ((args[1] == "gi_frame" and getattr(args[0], "gi_code", None) is tally_code)
+                     or reaches_guard(frame_of(args[0], args[1])))):
+            # e.g. a traceback through the hook (a refused import): not the student's doing, not logged
+            raise RuntimeError("this frame belongs to the grader's guard (refused)")
+        elif event == "import" and is_banned(args[0]):
+            log.append(args[0])
+            raise BannedModule(f"No module named {args[0]!r}: {BAN_NOTE}", name=args[0])
+        elif event in ("open", "os.listdir", "os.scandir") and args and args[0] is not None \
+                and not isinstance(args[0], int):
+            module = banned_path(args[0])
+            if module is not None:
+                log.append(module)
+                raise BannedModule(f"No module named {module!r}: {BAN_NOTE}", name=module)
+            if isinstance(args[0], str) and args[0].startswith("/proc/") and args[0].endswith(("/mem", "/maps")):
+                refuse(event, "your code read the grading process's memory", PermissionError)
+        elif not (strict or state["counting"]):
+            return
+        elif event in ("sys.settrace", "sys.setprofile"):
+            refuse(event, f"your code called {event}, which would switch off the line counter")
+        elif event.startswith("gc.get_"):
+            refuse(event, f"your code used {event}, which the grader does not allow")
+        elif event.startswith("ctypes.") or event in ("code.__new__", "sys._current_frames"):
+            refuse(event, f"your code used {event}, which the grader does not allow")
+        elif event == "compile" and isinstance(args[1], str) and _is_library(args[1], dirs):
+            state["own"] += 1
+            try:
+                genuine = genuine_source(args[1], args[0])
+            finally:
+                state["own"] -= 1
+            if not genuine:
+                refuse(event, f"your code compiled code under a library's file name ({args[1]})")
+        elif event == "marshal.loads":
+            state["own"] += 1
+            try:
+                genuine = genuine_pyc(args[0])
+            finally:
+                state["own"] -= 1
+            if not genuine:
+                refuse(event, "your code loaded code objects with marshal, which the grader does not allow")
+        elif state["counting"]:
+            if event in ("sys._getframe", "sys._current_frames") or event in PROCESS_EVENTS or (
+                    event in ("object.__getattr__", "object.__setattr__", "object.__delattr__")
+                    and (args[1] in FRAME_ATTRIBUTES or event != "object.__getattr__")):
+                refuse(event, f"your code used {event}{'' if len(args) < 2 else ' ' + str(args[1])} while "
+                              "its lines were counted")
+
+    hook.__cantrace__ = True   # CPython runs audit hooks untraced unless they say so: the count runs inside it
+    sys.addaudithook(hook)
+
+
+def _dumps(value):
+    """JSON text of plain data (dict, list, str, int, bool, None), built from the types' own methods only
+    (the json module is Python code student code could have patched)."""
+    if value is None:
+        return "null"
+    if value is True or value is False:
+        return "true" if value else "false"
+    if type(value) is int:
+        return str(value)
+    if type(value) is str:
+        return '"' + "".join(c if c.isalnum() or c in " _.,:;()<>'*=/+-" else "\\u%04x" % ord(c)
+                             for c in value) + '"'
+    if type(value) is dict:
+        return "{" + ", ".join(_dumps(k) + ": " + _dumps(v) for k, v in value.items()) + "}"
+    return "[" + ", ".join(_dumps(v) for v in value) + "]"
+
+
+def read_count_reply(reply, secret, nonce):
+    """The count in a reply written by the guard's hook, checked: (counts dict, None) or (None, reason).
+
+    counts: {"ok", "total", "per_line": {(function, line): n}, "reference_calls", "interference", "error",
+    "result": the first array fn returned, or None}.
+    """
+    import hmac
+    import json
+
+    import numpy as np
+
+    data = bytes.fromhex(reply.get("guarded", "")) if isinstance(reply.get("guarded"), str) else b""
+    mac = reply.get("mac")
+    if not data or not isinstance(mac, str) or not hmac.compare_digest(
+            hmac.new(secret, data, "sha256").hexdigest(), mac):
+        return None, "the reply of the line counter was not authentic (your code wrote to the grader's channel)"
+    body = json.loads(data)
+    if body.get("nonce") != nonce:
+        return None, "the reply of the line counter answered another request (your code replayed a count)"
+    result = body.get("result")
+    if result is not None:
+        result = np.frombuffer(bytes.fromhex(result["hex"]), dtype=np.dtype(result["dtype"])).reshape(result["shape"])
+    return {**body, "per_line": {(f, line): n for f, line, n in body["per_line"]}, "result": result}, None

@@ -248,19 +248,25 @@ NOT_CROPPED = "dx still has the padding: crop pad rows and columns from each sid
 CROP_SWAPPED = "dx has its height and width swapped: crop rows with H and columns with W."
 
 
+def diagnose_crop(dx, case):
+    """The sentence for a dx of the wrong shape when cropping the padding went wrong, or ""."""
+    N, C, H, W = case.x.shape
+    pad = case.pad
+    if dx.size == 0 and pad == 0:
+        return CROP_AT_PAD_0
+    if dx.shape == (N, C, H + 2 * pad, W + 2 * pad):
+        return NOT_CROPPED
+    if dx.shape in ((N, C, W, H), (N, C, min(W, H + pad), min(H, W + pad))):
+        return CROP_SWAPPED
+    return ""
+
+
 def diagnose_dx(dx, case):
     x, w, dout = case.x, case.w, case.dout
-    stride, pad = case.stride, case.pad
-    N, C, H, W = x.shape
-    Hp, Wp = H + 2 * pad, W + 2 * pad
+    pad = case.pad
+    H, W = x.shape[2:]
     if isinstance(dx, np.ndarray) and dx.shape != x.shape:
-        if dx.size == 0 and pad == 0:
-            return CROP_AT_PAD_0
-        if dx.shape == (N, C, Hp, Wp):
-            return NOT_CROPPED
-        if dx.shape in ((N, C, min(W, Hp - pad), min(H, Wp - pad)), (N, C, W, H)):
-            return CROP_SWAPPED
-        return ""
+        return diagnose_crop(dx, case)
     candidates = [
         ("Your dx uses the kernel rotated by 180 degrees: in the scatter form dx_pad[window] += dout * w[f] "
          "the kernel is used as it is (the rotation only appears when dx is written as a full convolution); "
@@ -268,7 +274,7 @@ def diagnose_dx(dx, case):
          lambda: conv_backward_reference(dout, x, w[:, :, ::-1, ::-1], case.b, case.conv_param)[0]),
         ("Your dx ignores the stride: window (i, j) starts at row i * stride and column j * stride of the "
          "padded input (in the convolution form: dilate dout with stride - 1 zeros).",
-         lambda: conv_backward_dx_padded(dout, w, (Hp, Wp), 1)[:, :, pad:pad + H, pad:pad + W]),
+         lambda: conv_backward_dx_padded(dout, w, (H + 2 * pad, W + 2 * pad), 1)[:, :, pad:pad + H, pad:pad + W]),
         ("Your dx reads the kernel with its height and width swapped.",
          lambda: conv_backward_reference(dout, x, w.transpose(0, 1, 3, 2), case.b, case.conv_param)[0]),
     ]

@@ -16,6 +16,7 @@ from autograder.checks.core import (
     call,
     compare_array,
     failed,
+    first_failure,
     notebook_seconds,
     passed,
     require,
@@ -296,15 +297,16 @@ def _loss_attempt(cnn_loss, case):
     scores, problem = _call(cnn_loss, (case.params, case.X), names, f"{where} cnn_loss(params, X):")
     if problem is not None:
         return problem
-    verdict = compare_array("scores = cnn_loss(params, X)", scores, reference_loss(case.params, case.X))
+    verdict = compare_array("scores = cnn_loss(params, X)", scores, reference_loss(case.params, case.X), where,
+                            lambda: FLATTEN_ORDER if _close(scores, reference_loss(case.params, case.X,
+                                                                                   variant=("nhwc_flatten",))) else "")
     if not verdict.passed:
-        hint = FLATTEN_ORDER if _close(scores, reference_loss(case.params, case.X, variant=("nhwc_flatten",))) else ""
-        return failed(f"{where} {verdict.message} {hint}".strip())
+        return verdict
     result, problem = _call(cnn_loss, (case.params, case.X, case.y, case.reg), names + ("reg",),
                             f"{where} cnn_loss(params, X, y, reg):")
     if problem is not None:
         return problem
-    if not (returns(result, 2)):
+    if not returns(result, 2):
         return failed(f"{where} with labels, cnn_loss must return a pair (loss, grads).")
     loss = result[0]
     expected = reference_loss(case.params, case.X, case.y, case.reg)[0]
@@ -320,10 +322,9 @@ def _loss_attempt(cnn_loss, case):
 
 def verdict_loss_value(cnn_loss, seed, images=None):
     cases, large = loss_cases(seed, images)
-    for case in cases:
-        verdict = _loss_attempt(cnn_loss, case)
-        if not verdict.passed:
-            return verdict
+    verdict = first_failure(_loss_attempt(cnn_loss, case) for case in cases)
+    if not verdict.passed:
+        return verdict
     # huge scores: a softmax that is not shifted overflows
     size = np.abs(reference_loss(large.params, large.X)).max()
     result, problem = _call(cnn_loss, (large.params, large.X, large.y, large.reg), ("params", "X", "y", "reg"),
@@ -333,11 +334,8 @@ def verdict_loss_value(cnn_loss, seed, images=None):
     loss = result[0] if returns(result, 2) else None
     if loss is None or not np.all(np.isfinite(loss)):
         return failed(UNSHIFTED.format(size=size))
-    verdict = _loss_attempt(cnn_loss, large)
-    if not verdict.passed:
-        return verdict
-    return passed(f"cnn_loss: scores and loss match the reference on {len(cases) + 1} hidden networks, "
-                  f"including one with scores up to {size:.0f}.")
+    return first_failure([_loss_attempt(cnn_loss, large)], f"cnn_loss: scores and loss match the reference on "
+                         f"{len(cases) + 1} hidden networks, including one with scores up to {size:.0f}.")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -376,11 +374,8 @@ def _grads_attempt(cnn_loss, case):
     if set(grads) != set(KEYS):
         return failed(f"{where} grads must have the keys {', '.join(KEYS)}; got {', '.join(sorted(map(str, grads)))}.")
     expected = reference_loss(case.params, case.X, case.y, case.reg)[1]
-    for name in KEYS:
-        verdict = compare_array(f"grads['{name}']", grads[name], expected[name])
-        if not verdict.passed:
-            return failed(f"{where} {verdict.message} {diagnose_grads(grads, case)}".strip())
-    return passed()
+    return first_failure(compare_array(f"grads['{name}']", grads[name], expected[name], where,
+                                       lambda: diagnose_grads(grads, case)) for name in KEYS)
 
 
 def student_gradient_errors(cnn_loss, case):
@@ -402,10 +397,9 @@ def student_gradient_errors(cnn_loss, case):
 
 def verdict_loss_gradients(cnn_loss, seed, images=None):
     cases, _ = loss_cases(seed, images)
-    for case in cases:
-        verdict = _grads_attempt(cnn_loss, case)
-        if not verdict.passed:
-            return verdict
+    verdict = first_failure(_grads_attempt(cnn_loss, case) for case in cases)
+    if not verdict.passed:
+        return verdict
     case = gradcheck_case(seed, images)
     try:
         errors = student_gradient_errors(cnn_loss, case)
@@ -552,10 +546,10 @@ def verdict_adam(adam_update, seed):
                 return failed(f"{where} adam_update must return a pair (next_w, state) with state a dict.")
             next_w, new_state = result
             expected_w, expected_state = reference_adam(ref_w, dw, ref_state, **args)
-            verdict = compare_array("next_w", next_w, expected_w)
+            verdict = compare_array("next_w", next_w, expected_w, where,
+                                    lambda: diagnose_adam(next_w, ref_w, dw, variant_states, args))
             if not verdict.passed:
-                hint = diagnose_adam(next_w, ref_w, dw, variant_states, args)
-                return failed(f"{where} {verdict.message} {hint}".strip())
+                return verdict
             for variant, _ in ADAM_VARIANTS:
                 variant_states[variant] = reference_adam(ref_w, dw, variant_states[variant], variant=variant,
                                                          **args)[1]
@@ -573,18 +567,15 @@ def verdict_adam(adam_update, seed):
     expected_w, expected_state = reference_adam(w, dw, state, **args)
     if not (returns(result, 2) and isinstance(result[1], dict)):
         return failed(f"{where} adam_update must return a pair (next_w, state) with state a dict.")
-    verdict = compare_array("next_w", result[0], expected_w)
-    if not verdict.passed:
-        hint = diagnose_adam(result[0], w, dw, {**{v: state for v, _ in ADAM_VARIANTS}, "fixed": state}, args)
-        return failed(f"{where} {verdict.message} {hint}".strip())
+    states = {**{v: state for v, _ in ADAM_VARIANTS}, "fixed": state}
     new_state = result[1]
-    for key in ("m", "v"):
-        verdict = compare_array(f"state['{key}']", new_state.get(key), expected_state[key])
-        if not verdict.passed:
-            return failed(f"{where} {verdict.message}")
-    if new_state.get("t") != 10:
-        return failed(f"{where} the new state's 't' is {new_state.get('t')!r}, expected 10.")
-    return passed("adam_update: every step of three hidden sequences, and one step from a given state, match.")
+    t = passed() if new_state.get("t") == 10 else failed(f"{where} the new state's 't' is {new_state.get('t')!r}, "
+                                                          "expected 10.")
+    return first_failure([compare_array("next_w", result[0], expected_w, where,
+                                        lambda: diagnose_adam(result[0], w, dw, states, args)),
+                          *(compare_array(f"state['{key}']", new_state.get(key), expected_state[key], where)
+                            for key in ("m", "v")), t],
+                         "adam_update: every step of three hidden sequences, and one step from a given state, match.")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -599,7 +590,7 @@ def verdict_train(train, data):
                            where=where, may_change=(0, 1))
     if problem is not None:
         return problem
-    if not (returns(result, 2)):
+    if not returns(result, 2):
         return failed(f"{where} train must return a pair (params, history).")
     params, history = result
     if not isinstance(params, dict) or set(params) != set(KEYS):

@@ -78,9 +78,8 @@ def _conv_attempt(conv_forward):
             return problem
         if not returns(result, 2):
             return failed(f"{where} conv_forward_naive must return a pair (out, cache).")
-        verdict = compare_array("out", result[0], conv_forward_reference(case.x, case.w, case.b, case.conv_param))
-        return verdict if verdict.passed else failed(f"{where} {verdict.message}",
-                                                     diagnose_conv_forward(result[0], case))
+        return compare_array("out", result[0], conv_forward_reference(case.x, case.w, case.b, case.conv_param), where,
+                             lambda: diagnose_conv_forward(result[0], case))
     return attempt
 
 
@@ -113,12 +112,9 @@ def verdict_zero_pad(zero_pad, seed):
         out, problem = call(zero_pad, (x, pad), ("x", "pad"), where, "return a new array")
         if problem is not None:
             return problem
-        verdict = compare_array("the padded array", out, np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad))))
-        if verdict.passed:
-            return verdict
         all_axes = isinstance(out, np.ndarray) and out.shape == tuple(n + 2 * pad for n in x.shape)
-        return failed(f"{where} {verdict.message}", "You padded N and C too: pad only H and W (axes 2 and 3)."
-                      if all_axes else "")
+        return compare_array("the padded array", out, np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad))), where,
+                             lambda: "You padded N and C too: pad only H and W (axes 2 and 3)." if all_axes else "")
 
     rng = np.random.default_rng(seed)
     return first_failure((attempt(rng.standard_normal((2, 3, 4, 5)), pad) for pad in (0, 1, 3)),
@@ -178,11 +174,10 @@ def verdict_conv2d_full(conv2d_full, seed):
         if problem is not None:
             return problem
         expected = full_convolution_reference(x, k)
-        verdict = compare_array("the full convolution", got, expected)
+        verdict = compare_array("the full convolution", got, expected, where, lambda: first_match(got, [
+            ("You computed a full cross-correlation: flip the kernel.", full_convolution_reference(x, k[::-1, ::-1]))]) or "")
         if not verdict.passed:
-            flipped = full_convolution_reference(x, k[::-1, ::-1])
-            return failed(f"{where} {verdict.message}",
-                          first_match(got, [("You computed a full cross-correlation: flip the kernel.", flipped)]) or "")
+            return verdict
         swapped, problem = call(conv2d_full, (k, x), ("k", "x"), where, "return a new array")
         return problem or compare_array("conv2d_full(k, x) (commutativity)", swapped, expected)
 

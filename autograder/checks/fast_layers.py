@@ -115,10 +115,6 @@ PATTERN_HINTS = {
 COPY_ADVICE = "write into new arrays (np.zeros, np.empty) instead"
 
 
-def conv_grid_verdict(label, cases, attempt):
-    return run_grid(label, cases, attempt, PATTERN_HINTS)
-
-
 def with_reference_helpers(fn, args):
     """fn(*args) with the names im2col / col2im in fn's namespace bound to the references; None if it fails.
 
@@ -264,10 +260,13 @@ def _probe_inputs(seed, kind):
     return pairs
 
 
-def loop_rule(fn, name, kind, args_of, seed, skip=()):
+def with_loop_rule(verdict, fn, name, kind, args_of, seed, skip=()):
+    """The values' verdict if it failed, else the loop rule's on probe inputs of `kind`, its note appended."""
+    if not verdict.passed:
+        return verdict
     small, large = _probe_inputs(seed, kind)
-    return verdict_loop_rule(fn, name, (args_of(small), small["positions"]), (args_of(large), large["positions"]),
-                             skip)
+    return with_note(verdict, verdict_loop_rule(fn, name, (args_of(small), small["positions"]),
+                                                (args_of(large), large["positions"]), skip))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -337,13 +336,12 @@ def verdict_im2col(im2col, cases, seed):
         cols, problem = call(im2col, (case.x, HH, WW, S, P), ("x",), where, COPY_ADVICE)
         if problem is not None:
             return problem
-        verdict = compare_array("cols", as_array(cols), im2col_reference(case.x, HH, WW, S, P))
-        return verdict if verdict.passed else failed(f"{where} {verdict.message}", diagnose_im2col(as_array(cols), case))
+        return compare_array("cols", as_array(cols), im2col_reference(case.x, HH, WW, S, P), where,
+                             lambda: diagnose_im2col(as_array(cols), case))
 
     fixed = ConvCase(FIXED_X, np.zeros((1, 1, 2, 2)), np.zeros(1), {"stride": 1, "pad": 0})
-    verdict = conv_grid_verdict("im2col", [fixed] + list(cases), attempt)
-    return verdict if not verdict.passed else with_note(verdict, loop_rule(
-        im2col, "im2col", "conv", lambda p: (p["x"], p["HH"], p["WW"], p["stride"], p["pad"]), seed))
+    return with_loop_rule(run_grid("im2col", [fixed] + list(cases), attempt, PATTERN_HINTS), im2col, "im2col",
+                          "conv", lambda p: (p["x"], p["HH"], p["WW"], p["stride"], p["pad"]), seed)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -389,13 +387,12 @@ def verdict_col2im(col2im, pairs, seed):
         dx, problem = call(col2im, (cols, case.x.shape, HH, WW, S, P), ("cols",), where, COPY_ADVICE)
         if problem is not None:
             return problem
-        verdict = compare_array("dx", as_array(dx), col2im_reference(cols, case.x.shape, HH, WW, S, P))
-        return verdict if verdict.passed else failed(f"{where} {verdict.message}",
-                                                     diagnose_col2im(as_array(dx), case, cols))
+        return compare_array("dx", as_array(dx), col2im_reference(cols, case.x.shape, HH, WW, S, P), where,
+                             lambda: diagnose_col2im(as_array(dx), case, cols))
 
-    verdict = run_grid("col2im", pairs, attempt, PATTERN_HINTS, lambda pair: pair[0].features())
-    return verdict if not verdict.passed else with_note(verdict, loop_rule(
-        col2im, "col2im", "conv", lambda p: (p["cols"], p["x"].shape, p["HH"], p["WW"], p["stride"], p["pad"]), seed))
+    return with_loop_rule(run_grid("col2im", pairs, attempt, PATTERN_HINTS, lambda pair: pair[0].features()), col2im,
+                          "col2im", "conv", lambda p: (p["cols"], p["x"].shape, p["HH"], p["WW"], p["stride"], p["pad"]),
+                          seed)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -428,17 +425,17 @@ def verdict_conv_forward_im2col(fn, cases, seed):
         if not returns(result, 2):
             return failed(f"{where} conv_forward_im2col must return a pair (out, cache).")
         out, expected = as_array(result[0]), conv_forward_reference(*args)
-        verdict = compare_array("out", out, expected)
-        if not verdict.passed:
-            retry = with_reference_helpers(fn, args)
-            helper = (HELPER_WRONG.format(name="conv_forward_im2col", helper="im2col")
-                      if returns(retry, 2) and compare_array("out", as_array(retry[0]), expected).passed else "")
-            return failed(f"{where} {verdict.message}", f"{helper} {diagnose_forward(out, case)}".strip())
-        return verdict if returns(result[1], 5) else failed(f"{where} {CACHE_CONTRACT}")
 
-    verdict = conv_grid_verdict("conv_forward_im2col", cases, attempt)
-    return verdict if not verdict.passed else with_note(verdict, loop_rule(
-        fn, "conv_forward_im2col", "conv", lambda p: (p["x"], p["w"], p["b"], p["conv_param"]), seed, skip=HELPERS))
+        def diagnose():
+            retry = with_reference_helpers(fn, args)
+            helper = returns(retry, 2) and compare_array("out", as_array(retry[0]), expected).passed
+            return f"{HELPER_WRONG.format(name='conv_forward_im2col', helper='im2col') if helper else ''} " \
+                   f"{diagnose_forward(out, case)}".strip()
+        verdict = compare_array("out", out, expected, where, diagnose)
+        return verdict if not verdict.passed or returns(result[1], 5) else failed(f"{where} {CACHE_CONTRACT}")
+
+    return with_loop_rule(run_grid("conv_forward_im2col", cases, attempt, PATTERN_HINTS), fn, "conv_forward_im2col",
+                          "conv", lambda p: (p["x"], p["w"], p["b"], p["conv_param"]), seed, skip=HELPERS)
 
 
 BACKWARD_ARGS = ("dout", "x in the cache", "w in the cache", "b in the cache", "conv_param in the cache",
@@ -467,12 +464,10 @@ def verdict_conv_backward_im2col(fn, cases, seed):
                           diagnosed=True)
         return verdict
 
-    verdict = conv_grid_verdict("conv_backward_im2col", cases, attempt)
-    if not verdict.passed:
-        return verdict
-    rule = loop_rule(fn, "conv_backward_im2col", "conv",
-                     lambda p: (p["dout"], (p["x"], p["w"], p["b"], p["conv_param"], p["cols"])), seed, skip=HELPERS)
-    return with_note(passed(f"conv_backward_im2col: all {len(cases)} hidden cases pass (dx, dw and db)."), rule)
+    verdict = run_grid("conv_backward_im2col", cases, attempt, PATTERN_HINTS,
+                       done=f"conv_backward_im2col: all {len(cases)} hidden cases pass (dx, dw and db).")
+    return with_loop_rule(verdict, fn, "conv_backward_im2col", "conv",
+                          lambda p: (p["dout"], (p["x"], p["w"], p["b"], p["conv_param"], p["cols"])), seed, skip=HELPERS)
 
 
 def diagnose_dx_im2col(dx, case):
@@ -493,15 +488,13 @@ def diagnose_max_backward_fast(dx, case):
 
 
 def verdict_max_pool_forward_fast(fn, cases, seed):
-    verdict = verdict_max_pool_forward(fn, cases, "max_pool_forward_fast")
-    return verdict if not verdict.passed else with_note(verdict, loop_rule(
-        fn, "max_pool_forward_fast", "pool", lambda p: (p["x"], p["pool_param"]), seed))
+    return with_loop_rule(verdict_max_pool_forward(fn, cases, "max_pool_forward_fast"), fn, "max_pool_forward_fast",
+                          "pool", lambda p: (p["x"], p["pool_param"]), seed)
 
 
 def verdict_max_pool_backward_fast(fn, cases, seed):
-    verdict = verdict_max_pool_backward(fn, cases, "max_pool_backward_fast", diagnose_max_backward_fast)
-    return verdict if not verdict.passed else with_note(verdict, loop_rule(
-        fn, "max_pool_backward_fast", "pool", lambda p: (p["dout"], (p["x"], p["pool_param"])), seed))
+    return with_loop_rule(verdict_max_pool_backward(fn, cases, "max_pool_backward_fast", diagnose_max_backward_fast),
+                          fn, "max_pool_backward_fast", "pool", lambda p: (p["dout"], (p["x"], p["pool_param"])), seed)
 
 
 def verdict_max_pool_fast_ties(fn, cases):
@@ -539,11 +532,12 @@ def verdict_conv1x1(fn, cases, seed):
         out, problem = call(fn, (x, w, b), ("x", "w", "b"), where, COPY_ADVICE)
         if problem is not None:
             return problem
-        verdict = compare_array("out", as_array(out), conv1x1_reference(x, w, b))
+        verdict = compare_array("out", as_array(out), conv1x1_reference(x, w, b), where,
+                                lambda: diagnose_conv1x1(as_array(out), x, w, b))
         if not verdict.passed:
-            return failed(f"{where} {verdict.message}", diagnose_conv1x1(as_array(out), x, w, b))
-    rule = loop_rule(fn, "conv1x1_as_matmul", "1x1", lambda p: (p["x"], p["w"], p["b"]), seed)
-    return with_note(passed(f"conv1x1_as_matmul: all {len(cases)} hidden cases pass."), rule)
+            return verdict
+    return with_loop_rule(passed(f"conv1x1_as_matmul: all {len(cases)} hidden cases pass."), fn, "conv1x1_as_matmul",
+                          "1x1", lambda p: (p["x"], p["w"], p["b"]), seed)
 
 
 # ---------------------------------------------------------------------------------------------------

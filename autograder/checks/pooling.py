@@ -125,10 +125,8 @@ def forward_attempt(fn, name, reference):
             return problem
         if not returns(result, 2):
             return failed(f"{where} {name} must return a pair (out, cache).")
-        verdict = compare_array("out", result[0], reference(case.x, case.pool_param))
-        if verdict.passed:
-            return verdict
-        return failed(f"{where} {verdict.message}", diagnose_pool_forward(result[0], case, reference))
+        return compare_array("out", result[0], reference(case.x, case.pool_param), where,
+                             lambda: diagnose_pool_forward(result[0], case, reference))
     return attempt
 
 
@@ -190,8 +188,7 @@ def backward_attempt(fn, reference, diagnose):
                            ("dout", "x in the cache", "pool_param in the cache"), where, COPY_ADVICE)
         if problem is not None:
             return problem
-        verdict = compare_array("dx", dx, reference(case.dout, case.x, case.pool_param))
-        return verdict if verdict.passed else failed(f"{where} {verdict.message}", diagnose(dx, case))
+        return compare_array("dx", dx, reference(case.dout, case.x, case.pool_param), where, lambda: diagnose(dx, case))
     return attempt
 
 
@@ -228,24 +225,24 @@ def verdict_global_avg_pool(forward, backward, seed):
         if not returns(result, 2):
             return failed(f"{where} global_avg_pool_forward must return a pair (out, cache).")
         out = result[0]
-        verdict = compare_array("global_avg_pool_forward's out", out, global_avg_pool_forward_reference(x))
+        verdict = compare_array("global_avg_pool_forward's out", out, global_avg_pool_forward_reference(x), where,
+                                lambda: first_match(out, [
+            ("Return shape (N, C), not (N, C, 1, 1): squeeze the two spatial axes.",
+             global_avg_pool_forward_reference(x)[:, :, None, None]),
+            ("You summed: divide by H * W, the number of pixels of a channel.", x.sum(axis=(2, 3))),
+            ("Average over the two spatial axes (2, 3) only.", np.broadcast_to(x.mean(), (N, C))),
+        ]) or "")
         if not verdict.passed:
-            return failed(f"{where} {verdict.message}", first_match(out, [
-                ("Return shape (N, C), not (N, C, 1, 1): squeeze the two spatial axes.",
-                 global_avg_pool_forward_reference(x)[:, :, None, None]),
-                ("You summed: divide by H * W, the number of pixels of a channel.", x.sum(axis=(2, 3))),
-                ("Average over the two spatial axes (2, 3) only.", np.broadcast_to(x.mean(), (N, C))),
-            ]) or "")
+            return verdict
         dout = rng.standard_normal((N, C))
         dx, problem = call(backward, (dout, x), ("dout", "cache"), f"{where} global_avg_pool_backward:", COPY_ADVICE)
         if problem is not None:
             return problem
-        verdict = compare_array("global_avg_pool_backward's dx", dx, global_avg_pool_backward_reference(dout, x))
+        verdict = compare_array("global_avg_pool_backward's dx", dx, global_avg_pool_backward_reference(dout, x), where,
+                                lambda: first_match(dx, [("Divide by H * W: every pixel contributes 1/(H*W) of the mean.",
+                                                          np.broadcast_to(dout[:, :, None, None], shape) * 1.0)]) or "")
         if not verdict.passed:
-            return failed(f"{where} {verdict.message}", first_match(dx, [
-                ("Divide by H * W: every pixel contributes 1/(H*W) of the mean.",
-                 np.broadcast_to(dout[:, :, None, None], shape).astype(float)),
-            ]) or "")
+            return verdict
     return passed("global average pooling: hidden cases pass.")
 
 

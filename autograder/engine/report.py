@@ -12,11 +12,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from autograder.engine.batch import Batch  # noqa: E402
-from autograder.engine.grade import SubmissionResult  # noqa: E402
-from autograder.mistakes import mistakes_for  # noqa: E402
+from autograder.engine.batch import Batch
+from autograder.engine.grade import SubmissionResult
+from autograder.mistakes import mistakes_for
 
 
 def load_results(root, assignment):

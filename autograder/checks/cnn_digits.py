@@ -17,6 +17,7 @@ from autograder.checks.core import (
     compare_array,
     failed,
     first_failure,
+    hidden_check,
     notebook_seconds,
     passed,
     require,
@@ -110,7 +111,7 @@ TRAIN_HISTORY = "history must be a dict with lists 'loss', 'train_acc' and 'val_
 
 
 def digits_data():
-    from convbook.digits import load_digits_split   # loaded when a check needs it
+    from convbook.digits import load_digits_split  # loaded when a check needs it
 
     return load_digits_split()
 
@@ -274,7 +275,7 @@ def verdict_init_params(init_params, seed, data):
 # cnn_loss: the value
 
 LOSS_VARIANTS = [
-    (("summed",), "not_averaged"),
+    (("summed",), NOT_AVERAGED),
     (("reg_twice_loss",), REG_TWICE_LOSS),
     (("reg_missing_loss",), REG_MISSING_LOSS),
     (("reg_on_biases",), REG_ON_BIASES),
@@ -282,13 +283,18 @@ LOSS_VARIANTS = [
 ]
 
 
-def diagnose_loss(loss, case):
-    for variant, sentence in LOSS_VARIANTS:
-        if "reg" in variant[0] and case.reg == 0:
-            continue
-        if _close(loss, reference_loss(case.params, case.X, case.y, case.reg, variant)[0], rtol=1e-8):
-            return NOT_AVERAGED.format(N=len(case.X)) if sentence == "not_averaged" else sentence
+def diagnose_variants(case, variants, matches):
+    """The sentence (with N filled in) of the first wrong variant of the reference network whose
+    (loss, grads) on `case` matches(...); the penalty's variants only when reg > 0."""
+    for variant, sentence in variants:
+        if not ("reg" in variant[0] and case.reg == 0) and \
+                matches(reference_loss(case.params, case.X, case.y, case.reg, variant)):
+            return sentence.format(N=len(case.X))
     return ""
+
+
+def diagnose_loss(loss, case):
+    return diagnose_variants(case, LOSS_VARIANTS, lambda reference: _close(loss, reference[0], rtol=1e-8))
 
 
 def _loss_attempt(cnn_loss, case):
@@ -342,7 +348,7 @@ def verdict_loss_value(cnn_loss, seed, images=None):
 # cnn_loss: the gradients
 
 GRAD_VARIANTS = [
-    (("summed",), "not_averaged"),
+    (("summed",), GRADS_NOT_AVERAGED),
     (("reg_missing_grad",), REG_MISSING_GRAD),
     (("reg_twice_grad",), REG_TWICE_GRAD),
     (("reg_on_biases",), REG_ON_BIASES),
@@ -354,12 +360,7 @@ GRAD_VARIANTS = [
 
 
 def diagnose_grads(grads, case):
-    for variant, sentence in GRAD_VARIANTS:
-        if "reg" in variant[0] and case.reg == 0:
-            continue
-        if _grads_match(grads, reference_loss(case.params, case.X, case.y, case.reg, variant)[1]):
-            return GRADS_NOT_AVERAGED.format(N=len(case.X)) if sentence == "not_averaged" else sentence
-    return ""
+    return diagnose_variants(case, GRAD_VARIANTS, lambda reference: _grads_match(grads, reference[1]))
 
 
 def _grads_attempt(cnn_loss, case):
@@ -652,8 +653,7 @@ def check_gradient_errors(gradient_errors):
     require(verdict_gradient_errors(gradient_errors, run_seed(), digits_data()["X_train"]))
 
 
-def check_adam(adam_update):
-    require(verdict_adam(adam_update, run_seed()))
+check_adam = hidden_check(verdict_adam)
 
 
 def check_train(train):

@@ -14,11 +14,9 @@ from autograder.checks.core import (
     failed,
     first_failure,
     first_match,
-    passed,
-    require,
+    hidden_check,
     returns,
     run_grid,
-    run_seed,
 )
 from autograder.references.conv import (
     conv_backward_dw,
@@ -368,31 +366,12 @@ def verdict_conv_matrix(conv_matrix, seed):
 
 
 # ---------------------------------------------------------------------------------------------------
-# Entry points of the hidden test cells
-# ---------------------------------------------------------------------------------------------------
-def check_pooled_deltas(fc_weights, pooled_deltas):
-    require(verdict_pooled_deltas(fc_weights, pooled_deltas, run_seed()))
+# Entry points of the hidden test cells: check_x(the student's functions) requires verdict_x's verdict
 
-
-def check_kernel_gradient_2d(kernel_gradient_2d):
-    require(verdict_kernel_gradient_2d(kernel_gradient_2d, run_seed()))
-
-
-def check_pool_conv_backward_2d(pool_conv_backward_2d):
-    require(verdict_pool_conv_backward_2d(pool_conv_backward_2d, run_seed()))
-
-
-def check_two_conv_backward(two_conv_backward):
-    require(verdict_two_conv_backward(two_conv_backward, run_seed()))
-
-
-def check_multichannel_kernel_gradient(multichannel_kernel_gradient):
-    require(verdict_multichannel_kernel_gradient(multichannel_kernel_gradient, run_seed()))
-
-
-def check_conv_backward_naive(conv_backward_naive):
-    require(verdict_conv_backward(conv_backward_naive, backward_cases(run_seed())))
-
-
-def check_conv_matrix(conv_matrix):
-    require(verdict_conv_matrix(conv_matrix, run_seed()))
+check_pooled_deltas = hidden_check(verdict_pooled_deltas)
+check_kernel_gradient_2d = hidden_check(verdict_kernel_gradient_2d)
+check_pool_conv_backward_2d = hidden_check(verdict_pool_conv_backward_2d)
+check_two_conv_backward = hidden_check(verdict_two_conv_backward)
+check_multichannel_kernel_gradient = hidden_check(verdict_multichannel_kernel_gradient)
+check_conv_backward_naive = hidden_check(verdict_conv_backward, backward_cases, seed=False)
+check_conv_matrix = hidden_check(verdict_conv_matrix)

@@ -9,11 +9,10 @@ from autograder.checks.core import (
     failed,
     first_failure,
     first_match,
+    hidden_check,
     passed,
-    require,
     returns,
     run_grid,
-    run_seed,
 )
 from autograder.references.conv import conv_forward_reference, full_convolution_reference
 from autograder.references.conv import output_size as reference_output_size
@@ -36,6 +35,11 @@ FORBIDDEN = {
     "conv2d_full": (("scipy", "torch", "convolve2d", "fftconvolve"),
                     "compute the wide convolution yourself"),
 }
+
+
+def conv_cases(seed):
+    """The hand-checked case (an asymmetric kernel), then the shared randomized grid."""
+    return [FIXED_CASE] + conv_grid(seed)
 
 
 def diagnose_conv_forward(out, case):
@@ -188,27 +192,11 @@ def verdict_conv2d_full(conv2d_full, seed):
 
 
 # ---------------------------------------------------------------------------------------------------
-# Entry points of the hidden test cells
+# Entry points of the hidden test cells: check_x(the student's functions) requires verdict_x's verdict
 
-def check_output_size(output_size):
-    require(verdict_output_size(output_size, run_seed()))
-
-
-def check_zero_pad(zero_pad):
-    require(verdict_zero_pad(zero_pad, run_seed()))
-
-
-def check_conv_single_step(conv_single_step):
-    require(verdict_conv_single_step(conv_single_step, run_seed()))
-
-
-def check_conv_forward_naive(conv_forward_naive):
-    require(verdict_conv_forward(conv_forward_naive, [FIXED_CASE] + conv_grid(run_seed())))
-
-
-def check_image_filters(grayscale_kernel, edge_kernels):
-    require(verdict_image_filters(grayscale_kernel, edge_kernels))
-
-
-def check_conv2d_full(conv2d_full):
-    require(verdict_conv2d_full(conv2d_full, run_seed()))
+check_output_size = hidden_check(verdict_output_size)
+check_zero_pad = hidden_check(verdict_zero_pad)
+check_conv_single_step = hidden_check(verdict_conv_single_step)
+check_conv_forward_naive = hidden_check(verdict_conv_forward, conv_cases, seed=False)
+check_image_filters = hidden_check(verdict_image_filters, seed=False)
+check_conv2d_full = hidden_check(verdict_conv2d_full)

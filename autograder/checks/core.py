@@ -128,6 +128,17 @@ def with_note(verdict: Verdict, note: Verdict) -> Verdict:
     return Verdict(verdict.passed, f"{verdict.message} {note.message}".strip(), verdict.diagnosed, verdict.results)
 
 
+def hidden_check(verdict: Callable[..., Verdict], cases: Callable[[int], Any] | None = None,
+                 seed: bool = True) -> Callable[..., None]:
+    """The function a hidden test cell calls with the student's functions: it requires
+    verdict(*functions, cases(seed) if `cases`, seed if `seed`) with this run's seed."""
+    def check(*functions: Callable) -> None:
+        run = run_seed()
+        require(verdict(*functions, *([cases(run)] if cases else []), *([run] if seed else [])))
+    check.__doc__ = verdict.__doc__
+    return check
+
+
 def require(verdict: Verdict) -> None:
     """What a hidden test cell calls: raise AssertionError with the message (and the seed) if it failed."""
     message = f"{verdict.message} (seed {run_seed()})".strip()

@@ -18,18 +18,17 @@ import numpy as np
 import convbook.layers
 from autograder.checks.cases import ConvCase, backward_cases, conv_grid
 from autograder.checks.conv_backward import compare_gradients, diagnose_crop, diagnose_dx
-from autograder.checks.conv_forward import FIXED_CASE, diagnose_conv_forward
+from autograder.checks.conv_forward import conv_cases, diagnose_conv_forward
 from autograder.checks.core import (
     as_array,
     call,
     compare_array,
     failed,
     first_match,
+    hidden_check,
     passed,
-    require,
     returns,
     run_grid,
-    run_seed,
     with_note,
 )
 from autograder.checks.pool_cases import pool_grid, tie_cases
@@ -278,11 +277,6 @@ FIXED_COLS = np.array([[1.0, 2, 3, 5, 6, 7],
                        [2, 3, 4, 6, 7, 8],
                        [5, 6, 7, 9, 10, 11],
                        [6, 7, 8, 10, 11, 12]])
-
-
-def conv_cases(seed):
-    """The fixed case of Assignment 1 (an asymmetric kernel), then the shared randomized grid."""
-    return [FIXED_CASE] + conv_grid(seed)
 
 
 def _geometry(case):
@@ -639,39 +633,14 @@ def verdict_conv_cost(fn, configs):
 
 
 # ---------------------------------------------------------------------------------------------------
-# Entry points of the hidden test cells
+# Entry points of the hidden test cells: check_x(the student's functions) requires verdict_x's verdict
 
-def check_im2col(im2col):
-    require(verdict_im2col(im2col, conv_grid(run_seed()), run_seed()))
-
-
-def check_col2im(col2im):
-    require(verdict_col2im(col2im, col2im_cases(run_seed()), run_seed()))
-
-
-def check_conv_forward_im2col(conv_forward_im2col):
-    require(verdict_conv_forward_im2col(conv_forward_im2col, conv_cases(run_seed()), run_seed()))
-
-
-def check_conv_backward_im2col(conv_backward_im2col):
-    require(verdict_conv_backward_im2col(conv_backward_im2col, backward_cases(run_seed()), run_seed()))
-
-
-def check_max_pool_forward_fast(max_pool_forward_fast):
-    require(verdict_max_pool_forward_fast(max_pool_forward_fast, pool_grid(run_seed()), run_seed()))
-
-
-def check_max_pool_backward_fast(max_pool_backward_fast):
-    require(verdict_max_pool_backward_fast(max_pool_backward_fast, pool_grid(run_seed()), run_seed()))
-
-
-def check_max_pool_fast_ties(max_pool_backward_fast):
-    require(verdict_max_pool_fast_ties(max_pool_backward_fast, tie_cases(run_seed())))
-
-
-def check_conv1x1(conv1x1_as_matmul):
-    require(verdict_conv1x1(conv1x1_as_matmul, conv1x1_cases(run_seed()), run_seed()))
-
-
-def check_conv_cost(conv_cost):
-    require(verdict_conv_cost(conv_cost, cost_cases(run_seed())))
+check_im2col = hidden_check(verdict_im2col, conv_grid)
+check_col2im = hidden_check(verdict_col2im, col2im_cases)
+check_conv_forward_im2col = hidden_check(verdict_conv_forward_im2col, conv_cases)
+check_conv_backward_im2col = hidden_check(verdict_conv_backward_im2col, backward_cases)
+check_max_pool_forward_fast = hidden_check(verdict_max_pool_forward_fast, pool_grid)
+check_max_pool_backward_fast = hidden_check(verdict_max_pool_backward_fast, pool_grid)
+check_max_pool_fast_ties = hidden_check(verdict_max_pool_fast_ties, tie_cases, seed=False)
+check_conv1x1 = hidden_check(verdict_conv1x1, conv1x1_cases)
+check_conv_cost = hidden_check(verdict_conv_cost, cost_cases, seed=False)

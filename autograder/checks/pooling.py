@@ -8,7 +8,7 @@ passing ones over the seeded grid.
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from autograder.checks.core import call, compare_array, failed, first_match, passed, require, returns, run_grid, run_seed
+from autograder.checks.core import call, compare_array, failed, first_match, hidden_check, passed, returns, run_grid
 from autograder.checks.pool_cases import pool_grid, tie_cases
 from autograder.references.pooling import (
     avg_backward_variant,
@@ -287,31 +287,12 @@ def verdict_failing_input(make_failing_input, seed):
 
 
 # ---------------------------------------------------------------------------------------------------
-# Entry points of the hidden test cells
+# Entry points of the hidden test cells: check_x(the student's functions) requires verdict_x's verdict
 
-def check_max_pool_forward(max_pool_forward_naive):
-    require(verdict_max_pool_forward(max_pool_forward_naive, pool_grid(run_seed())))
-
-
-def check_max_pool_backward(max_pool_backward_naive):
-    require(verdict_max_pool_backward(max_pool_backward_naive, pool_grid(run_seed())))
-
-
-def check_max_pool_ties(max_pool_backward_naive):
-    require(verdict_max_pool_ties(max_pool_backward_naive, tie_cases(run_seed())))
-
-
-def check_avg_pool_forward(avg_pool_forward_naive):
-    require(verdict_avg_pool_forward(avg_pool_forward_naive, pool_grid(run_seed())))
-
-
-def check_avg_pool_backward(avg_pool_backward_naive):
-    require(verdict_avg_pool_backward(avg_pool_backward_naive, pool_grid(run_seed())))
-
-
-def check_global_avg_pool(global_avg_pool_forward, global_avg_pool_backward):
-    require(verdict_global_avg_pool(global_avg_pool_forward, global_avg_pool_backward, run_seed()))
-
-
-def check_failing_input(make_failing_input):
-    require(verdict_failing_input(make_failing_input, run_seed()))
+check_max_pool_forward = hidden_check(verdict_max_pool_forward, pool_grid, seed=False)
+check_max_pool_backward = hidden_check(verdict_max_pool_backward, pool_grid, seed=False)
+check_max_pool_ties = hidden_check(verdict_max_pool_ties, tie_cases, seed=False)
+check_avg_pool_forward = hidden_check(verdict_avg_pool_forward, pool_grid, seed=False)
+check_avg_pool_backward = hidden_check(verdict_avg_pool_backward, pool_grid, seed=False)
+check_global_avg_pool = hidden_check(verdict_global_avg_pool)
+check_failing_input = hidden_check(verdict_failing_input)

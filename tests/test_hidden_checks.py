@@ -10,7 +10,7 @@ import pytest
 
 from autograder import notebook_cells
 from autograder.checks import core
-from autograder.engine.grade import strip_magics
+from autograder.notebook_cells import strip_magics
 from autograder.mistakes import mistakes_for
 from autograder.paths import ASSIGNMENTS, source_notebook
 from autograder.validation import correct_answers

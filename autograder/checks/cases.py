@@ -45,6 +45,7 @@ class ConvCase:
             "pad is 0": self.pad == 0,
             "stride is 1": self.stride == 1,
             "C equals F": C == F,
+            "windows overlap": self.stride < max(HH, WW),
         }
 
 

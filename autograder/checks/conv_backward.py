@@ -11,15 +11,12 @@ from autograder.checks.core import (
     as_array,
     call,
     compare_array,
-    compare_named,
     failed,
     first_failure,
     first_match,
-    passed,
-    require,
+    hidden_check,
     returns,
     run_grid,
-    run_seed,
 )
 from autograder.references.conv import (
     conv_backward_dw,
@@ -107,13 +104,13 @@ def verdict_pooled_deltas(fc_weights, pooled_deltas, seed):
         got, problem = call(pooled_deltas, (delta_h, w_fc, s), ("delta_h", "w_fc", "s"), where)
         if problem is not None:
             return problem
-        back = (w_fc.T @ delta_h).reshape(shape)
-        return compare_named(where, [("the pooled deltas", as_array(got), pooled_deltas_reference(delta_h, w_fc, s),
-                                      lambda: first_match(as_array(got), [
+        got, back = as_array(got), (w_fc.T @ delta_h).reshape(shape)
+        return compare_array("the pooled deltas", got, pooled_deltas_reference(delta_h, w_fc, s), where,
+                             lambda: first_match(got, [
             ("You left out the derivative of the sigmoid: multiply by s * (1 - s).", back),
             ("You multiplied by s instead of the sigmoid's derivative s * (1 - s).", back * s),
             ("You multiplied by (1 - s) only; the sigmoid's derivative is s * (1 - s).", back * (1 - s)),
-        ]) or "")])
+        ]) or "")
 
     return _seeded(attempt, ((2, (2, 2)), (3, (2, 3)), (1, (3, 1))), seed, "pooled deltas: hidden checks pass.")
 
@@ -135,8 +132,8 @@ def verdict_kernel_gradient_2d(kernel_gradient_2d, seed):
         o, d = rng.standard_normal(o_shape), rng.standard_normal(d_shape)
         where = f"kernel_gradient_2d(o {o_shape}, d {d_shape}):"
         got, problem = call(kernel_gradient_2d, (o, d), ("o", "d"), where)
-        return problem or compare_named(where, [("the kernel gradient", as_array(got), signal.correlate2d(
-            o, d, mode="valid"), lambda: _kernel_gradient_hint(as_array(got), o, d))])
+        return problem or compare_array("the kernel gradient", as_array(got), signal.correlate2d(o, d, mode="valid"),
+                                        where, lambda: _kernel_gradient_hint(as_array(got), o, d))
 
     shapes = (((5, 5), (4, 4)), ((6, 8), (4, 5)), ((7, 5), (5, 4)), ((4, 6), (1, 2)))
     return _seeded(attempt, shapes, seed, "kernel_gradient_2d: hidden cases pass.")
@@ -158,12 +155,12 @@ def verdict_pool_conv_backward_2d(pool_conv_backward_2d, seed):
             return failed(f"{where} return a pair (d, dw).")
         d, dw = (as_array(v) for v in result)
         d_ref = unpool_reference(pooled, mask)
-        return compare_named(where, [
-            ("the delta map d", d, d_ref, lambda: first_match(d, [
+        return first_failure([
+            compare_array("the delta map d", d, d_ref, where, lambda: first_match(d, [
                 ("You spread each pooled delta over its whole window: max pooling sends it only to the "
                  "position of the maximum (multiply by max_mask).", np.kron(pooled, np.ones(window)))]) or ""),
-            ("the kernel gradient dw", dw, signal.correlate2d(o, d_ref, mode="valid"),
-             lambda: _kernel_gradient_hint(dw, o, d_ref))])
+            compare_array("the kernel gradient dw", dw, signal.correlate2d(o, d_ref, mode="valid"), where,
+                          lambda: _kernel_gradient_hint(dw, o, d_ref))])
 
     # (input shape, pooled shape, pooling window); the worked example itself comes last
     shapes = (((5, 5), (2, 2), (2, 2)), ((7, 6), (3, 2), (2, 2)), ((5, 9), (2, 3), (2, 3)))
@@ -195,15 +192,15 @@ def verdict_two_conv_backward(two_conv_backward, seed):
         delta1, dk1, dk2 = (as_array(v) for v in result)
         ref_delta1, ref_dk1, ref_dk2 = two_conv_reference(x, k1, k2, delta2)
         o = signal.correlate2d(x, k1, mode="valid")
-        return compare_named(where, [
-            ("delta1", delta1, ref_delta1, lambda: first_match(delta1, [
+        return first_failure([
+            compare_array("delta1", delta1, ref_delta1, where, lambda: first_match(delta1, [
                 ("delta1 used k2 as it is: sending a delta back through a cross-correlation is a full "
                  "convolution, i.e. a correlation with the kernel rotated by 180 degrees.",
                  lambda: signal.correlate2d(delta2, k2, mode="full"))]) or ""),
-            ("dk2", dk2, ref_dk2, lambda: "dk2 correlates the first layer's output o = x * k1 with delta2. "
-             + _kernel_gradient_hint(dk2, o, delta2)),
-            ("dk1", dk1, ref_dk1, lambda: "dk1 correlates the network input x with delta1. "
-             + _kernel_gradient_hint(dk1, x, ref_delta1))])
+            compare_array("dk2", dk2, ref_dk2, where, lambda: "dk2 correlates the first layer's output o = x * k1 "
+                          "with delta2. " + _kernel_gradient_hint(dk2, o, delta2)),
+            compare_array("dk1", dk1, ref_dk1, where, lambda: "dk1 correlates the network input x with delta1. "
+                          + _kernel_gradient_hint(dk1, x, ref_delta1))])
 
     shapes = (((6, 6), (2, 2), (2, 2)), ((7, 9), (3, 2), (2, 3)), ((8, 6), (2, 3), (4, 1)))
     return _seeded(attempt, shapes, seed, "two_conv_backward: hidden cases pass.")
@@ -219,14 +216,14 @@ def verdict_multichannel_kernel_gradient(multichannel_kernel_gradient, seed):
         got, expected = as_array(got), multichannel_reference(x, delta)
         swapped = ("Your dw has the filter and channel axes swapped: it is (F, C, HH, WW), dw[f, c] from x[c] "
                    "and delta[f].")
-        return compare_named(where, [("dw", got, expected, lambda: first_match(got, [
+        return compare_array("dw", got, expected, where, lambda: first_match(got, [
             ("Your dw is the right one rotated by 180 degrees in every (f, c) slice: the input comes first, "
              "correlate2d(x[c], delta[f], 'valid').", expected[:, :, ::-1, ::-1]),
             (swapped, expected.transpose(1, 0, 2, 3)),
             ("Your dw is summed over the input channels: every channel c has its own slice dw[f, c].",
              expected.sum(axis=1, keepdims=True)),
         ]) or (swapped if isinstance(got, np.ndarray) and d_shape[0] != x_shape[0]
-               and got.shape == expected.transpose(1, 0, 2, 3).shape else ""))])
+               and got.shape == expected.transpose(1, 0, 2, 3).shape else ""))
 
     shapes = (((3, 6, 5), (2, 4, 4)), ((1, 5, 7), (3, 3, 4)), ((4, 6, 6), (2, 5, 3)))
     return _seeded(attempt, shapes, seed, "multichannel_kernel_gradient: hidden cases pass.")
@@ -248,19 +245,25 @@ NOT_CROPPED = "dx still has the padding: crop pad rows and columns from each sid
 CROP_SWAPPED = "dx has its height and width swapped: crop rows with H and columns with W."
 
 
+def diagnose_crop(dx, case):
+    """The sentence for a dx of the wrong shape when cropping the padding went wrong, or ""."""
+    N, C, H, W = case.x.shape
+    pad = case.pad
+    if dx.size == 0 and pad == 0:
+        return CROP_AT_PAD_0
+    if dx.shape == (N, C, H + 2 * pad, W + 2 * pad):
+        return NOT_CROPPED
+    if dx.shape in ((N, C, W, H), (N, C, min(W, H + pad), min(H, W + pad))):
+        return CROP_SWAPPED
+    return ""
+
+
 def diagnose_dx(dx, case):
     x, w, dout = case.x, case.w, case.dout
-    stride, pad = case.stride, case.pad
-    N, C, H, W = x.shape
-    Hp, Wp = H + 2 * pad, W + 2 * pad
+    pad = case.pad
+    H, W = x.shape[2:]
     if isinstance(dx, np.ndarray) and dx.shape != x.shape:
-        if dx.size == 0 and pad == 0:
-            return CROP_AT_PAD_0
-        if dx.shape == (N, C, Hp, Wp):
-            return NOT_CROPPED
-        if dx.shape in ((N, C, min(W, Hp - pad), min(H, Wp - pad)), (N, C, W, H)):
-            return CROP_SWAPPED
-        return ""
+        return diagnose_crop(dx, case)
     candidates = [
         ("Your dx uses the kernel rotated by 180 degrees: in the scatter form dx_pad[window] += dout * w[f] "
          "the kernel is used as it is (the rotation only appears when dx is written as a full convolution); "
@@ -268,7 +271,7 @@ def diagnose_dx(dx, case):
          lambda: conv_backward_reference(dout, x, w[:, :, ::-1, ::-1], case.b, case.conv_param)[0]),
         ("Your dx ignores the stride: window (i, j) starts at row i * stride and column j * stride of the "
          "padded input (in the convolution form: dilate dout with stride - 1 zeros).",
-         lambda: conv_backward_dx_padded(dout, w, (Hp, Wp), 1)[:, :, pad:pad + H, pad:pad + W]),
+         lambda: conv_backward_dx_padded(dout, w, (H + 2 * pad, W + 2 * pad), 1)[:, :, pad:pad + H, pad:pad + W]),
         ("Your dx reads the kernel with its height and width swapped.",
          lambda: conv_backward_reference(dout, x, w.transpose(0, 1, 3, 2), case.b, case.conv_param)[0]),
     ]
@@ -305,11 +308,11 @@ def diagnose_db(db, case):
 
 
 def compare_gradients(where, grads, case, diagnoses=None):
-    """compare_named for (dx, dw, db) against the reference of `case`, each diagnosed (diagnoses: overrides)."""
+    """The first of (dx, dw, db) that differs from the reference of `case`, diagnosed (diagnoses: overrides)."""
     ref = conv_backward_reference(case.dout, case.x, case.w, case.b, case.conv_param)
     diagnoses = {"dx": diagnose_dx, "dw": diagnose_dw, "db": diagnose_db, **(diagnoses or {})}
-    return compare_named(where, [(name, got, expected, lambda name=name, got=got: diagnoses[name](got, case))
-                                 for name, got, expected in zip(("dx", "dw", "db"), grads, ref)])
+    return first_failure(compare_array(name, got, expected, where, lambda name=name, got=got: diagnoses[name](got, case))
+                         for name, got, expected in zip(("dx", "dw", "db"), grads, ref))
 
 
 def _backward_attempt(conv_backward):
@@ -346,12 +349,12 @@ def verdict_conv_matrix(conv_matrix, seed):
         got, expected = as_array(got), conv_matrix_reference(kernel, H, W)
         transposed = ("Your T is transposed: it has one row per output pixel and one column per input pixel, "
                       "shape (H' * W', H * W).")
-        verdict = compare_named(where, [("T", got, expected, lambda: first_match(got, [
+        verdict = compare_array("T", got, expected, where, lambda: first_match(got, [
             ("Your T computes a convolution (the kernel flipped), not the layer's cross-correlation: "
              "T[row of output (i, j), column of input (i + m, j + n)] = kernel[m, n].",
              conv_matrix_reference(kernel[::-1, ::-1], H, W)),
             (transposed, expected.T),
-        ]) or (transposed if isinstance(got, np.ndarray) and got.shape == expected.T.shape else ""))])
+        ]) or (transposed if isinstance(got, np.ndarray) and got.shape == expected.T.shape else ""))
         if not verdict.passed:
             return verdict
         dout = rng.standard_normal((H - k_shape[0] + 1, W - k_shape[1] + 1))
@@ -363,31 +366,12 @@ def verdict_conv_matrix(conv_matrix, seed):
 
 
 # ---------------------------------------------------------------------------------------------------
-# Entry points of the hidden test cells
-# ---------------------------------------------------------------------------------------------------
-def check_pooled_deltas(fc_weights, pooled_deltas):
-    require(verdict_pooled_deltas(fc_weights, pooled_deltas, run_seed()))
+# Entry points of the hidden test cells: check_x(the student's functions) requires verdict_x's verdict
 
-
-def check_kernel_gradient_2d(kernel_gradient_2d):
-    require(verdict_kernel_gradient_2d(kernel_gradient_2d, run_seed()))
-
-
-def check_pool_conv_backward_2d(pool_conv_backward_2d):
-    require(verdict_pool_conv_backward_2d(pool_conv_backward_2d, run_seed()))
-
-
-def check_two_conv_backward(two_conv_backward):
-    require(verdict_two_conv_backward(two_conv_backward, run_seed()))
-
-
-def check_multichannel_kernel_gradient(multichannel_kernel_gradient):
-    require(verdict_multichannel_kernel_gradient(multichannel_kernel_gradient, run_seed()))
-
-
-def check_conv_backward_naive(conv_backward_naive):
-    require(verdict_conv_backward(conv_backward_naive, backward_cases(run_seed())))
-
-
-def check_conv_matrix(conv_matrix):
-    require(verdict_conv_matrix(conv_matrix, run_seed()))
+check_pooled_deltas = hidden_check(verdict_pooled_deltas)
+check_kernel_gradient_2d = hidden_check(verdict_kernel_gradient_2d)
+check_pool_conv_backward_2d = hidden_check(verdict_pool_conv_backward_2d)
+check_two_conv_backward = hidden_check(verdict_two_conv_backward)
+check_multichannel_kernel_gradient = hidden_check(verdict_multichannel_kernel_gradient)
+check_conv_backward_naive = hidden_check(verdict_conv_backward, backward_cases, seed=False)
+check_conv_matrix = hidden_check(verdict_conv_matrix)

@@ -9,11 +9,10 @@ from autograder.checks.core import (
     failed,
     first_failure,
     first_match,
+    hidden_check,
     passed,
-    require,
     returns,
     run_grid,
-    run_seed,
 )
 from autograder.references.conv import conv_forward_reference, full_convolution_reference
 from autograder.references.conv import output_size as reference_output_size
@@ -36,6 +35,11 @@ FORBIDDEN = {
     "conv2d_full": (("scipy", "torch", "convolve2d", "fftconvolve"),
                     "compute the wide convolution yourself"),
 }
+
+
+def conv_cases(seed):
+    """The hand-checked case (an asymmetric kernel), then the shared randomized grid."""
+    return [FIXED_CASE] + conv_grid(seed)
 
 
 def diagnose_conv_forward(out, case):
@@ -72,10 +76,8 @@ def _conv_attempt(conv_forward):
         if not returns(result, 2):
             return failed(f"{where} conv_forward_naive must return a pair (out, cache).")
         # float64 inputs, float64 precision: an output accumulated in float32 is an error (the visible check agrees)
-        verdict = compare_array("out", result[0], conv_forward_reference(case.x, case.w, case.b, case.conv_param),
-                                rtol=1e-9, atol=1e-12)
-        return verdict if verdict.passed else failed(f"{where} {verdict.message}",
-                                                     diagnose_conv_forward(result[0], case))
+        return compare_array("out", result[0], conv_forward_reference(case.x, case.w, case.b, case.conv_param), where,
+                             lambda: diagnose_conv_forward(result[0], case), rtol=1e-9, atol=1e-12)
     return attempt
 
 
@@ -111,12 +113,9 @@ def verdict_zero_pad(zero_pad, seed):
         out, problem = call(zero_pad, (x, pad), ("x", "pad"), where, "return a new array")
         if problem is not None:
             return problem
-        verdict = compare_array("the padded array", out, np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad))))
-        if verdict.passed:
-            return verdict
         all_axes = isinstance(out, np.ndarray) and out.shape == tuple(n + 2 * pad for n in x.shape)
-        return failed(f"{where} {verdict.message}", "You padded N and C too: pad only H and W (axes 2 and 3)."
-                      if all_axes else "")
+        return compare_array("the padded array", out, np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad))), where,
+                             lambda: "You padded N and C too: pad only H and W (axes 2 and 3)." if all_axes else "")
 
     rng = np.random.default_rng(seed)
     return first_failure((attempt(rng.standard_normal((2, 3, 4, 5)), pad) for pad in (0, 1, 3)),
@@ -176,11 +175,10 @@ def verdict_conv2d_full(conv2d_full, seed):
         if problem is not None:
             return problem
         expected = full_convolution_reference(x, k)
-        verdict = compare_array("the full convolution", got, expected)
+        verdict = compare_array("the full convolution", got, expected, where, lambda: first_match(got, [
+            ("You computed a full cross-correlation: flip the kernel.", full_convolution_reference(x, k[::-1, ::-1]))]) or "")
         if not verdict.passed:
-            flipped = full_convolution_reference(x, k[::-1, ::-1])
-            return failed(f"{where} {verdict.message}",
-                          first_match(got, [("You computed a full cross-correlation: flip the kernel.", flipped)]) or "")
+            return verdict
         swapped, problem = call(conv2d_full, (k, x), ("k", "x"), where, "return a new array")
         return problem or compare_array("conv2d_full(k, x) (commutativity)", swapped, expected)
 
@@ -191,27 +189,11 @@ def verdict_conv2d_full(conv2d_full, seed):
 
 
 # ---------------------------------------------------------------------------------------------------
-# Entry points of the hidden test cells
+# Entry points of the hidden test cells: check_x(the student's functions) requires verdict_x's verdict
 
-def check_output_size(output_size):
-    require(verdict_output_size(output_size, run_seed()))
-
-
-def check_zero_pad(zero_pad):
-    require(verdict_zero_pad(zero_pad, run_seed()))
-
-
-def check_conv_single_step(conv_single_step):
-    require(verdict_conv_single_step(conv_single_step, run_seed()))
-
-
-def check_conv_forward_naive(conv_forward_naive):
-    require(verdict_conv_forward(conv_forward_naive, [FIXED_CASE] + conv_grid(run_seed())))
-
-
-def check_image_filters(grayscale_kernel, edge_kernels):
-    require(verdict_image_filters(grayscale_kernel, edge_kernels))
-
-
-def check_conv2d_full(conv2d_full):
-    require(verdict_conv2d_full(conv2d_full, run_seed()))
+check_output_size = hidden_check(verdict_output_size)
+check_zero_pad = hidden_check(verdict_zero_pad)
+check_conv_single_step = hidden_check(verdict_conv_single_step)
+check_conv_forward_naive = hidden_check(verdict_conv_forward, conv_cases, seed=False)
+check_image_filters = hidden_check(verdict_image_filters, seed=False)
+check_conv2d_full = hidden_check(verdict_conv2d_full)

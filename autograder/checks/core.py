@@ -130,6 +130,17 @@ def with_note(verdict: Verdict, note: Verdict) -> Verdict:
     return Verdict(verdict.passed, f"{verdict.message} {note.message}".strip(), verdict.diagnosed, verdict.results)
 
 
+def hidden_check(verdict: Callable[..., Verdict], cases: Callable[[int], Any] | None = None,
+                 seed: bool = True) -> Callable[..., None]:
+    """The function a hidden test cell calls with the student's functions: it requires
+    verdict(*functions, cases(seed) if `cases`, seed if `seed`) with this run's seed."""
+    def check(*functions: Callable) -> None:
+        run = run_seed()
+        require(verdict(*functions, *([cases(run)] if cases else []), *([run] if seed else [])))
+    check.__doc__ = verdict.__doc__
+    return check
+
+
 def require(verdict: Verdict) -> None:
     """What a hidden test cell calls: raise AssertionError with the message (and the seed) if it failed."""
     message = f"{verdict.message} (seed {run_seed()})".strip()
@@ -235,30 +246,28 @@ def max_error_location(got: np.ndarray, expected: np.ndarray) -> str:
     return f"largest error at index {tuple(int(i) for i in idx)}: yours {got[idx]:.6g}, expected {expected[idx]:.6g}"
 
 
-def compare_array(name: str, got: Any, expected: np.ndarray, rtol: float = 1e-6, atol: float = 1e-9) -> Verdict:
-    """Compare a student's array with the reference; the verdict says what is wrong if anything."""
+def compare_array(name: str, got: Any, expected: np.ndarray, where: str = "",
+                  diagnose: Callable[[], str] = lambda: "", rtol: float = 1e-6, atol: float = 1e-9) -> Verdict:
+    """Compare a student's array with the reference: passed, or failed saying what is wrong, after `where`
+    and followed by diagnose() (a sentence naming the likely mistake, or "")."""
+    problem = _array_problem(name, got, expected, rtol, atol)
+    return passed() if problem is None else failed(f"{where} {problem}".strip(), diagnose())
+
+
+def _array_problem(name: str, got: Any, expected: np.ndarray, rtol: float, atol: float) -> str | None:
     if got is None:
-        return failed(f"{name} is None: the answer cell was not filled in or does not return it.")
+        return f"{name} is None: the answer cell was not filled in or does not return it."
     if not isinstance(got, np.ndarray):
-        return failed(f"{name} should be a numpy array, got {type(got).__name__}.")
+        return f"{name} should be a numpy array, got {type(got).__name__}."
     if got.shape != expected.shape:
-        return failed(f"{name} has shape {got.shape}, expected {expected.shape}.")
+        return f"{name} has shape {got.shape}, expected {expected.shape}."
     if not np.issubdtype(got.dtype, np.floating):
-        return failed(f"{name} has dtype {got.dtype}; it should be floating point (float64 here).")
+        return f"{name} has dtype {got.dtype}; it should be floating point (float64 here)."
     if not np.all(np.isfinite(got)):
-        return failed(f"{name} contains NaN or infinity.")
+        return f"{name} contains NaN or infinity."
     if not np.allclose(got, expected, rtol=rtol, atol=atol):
-        return failed(f"{name} has the right shape {got.shape} but wrong values. {describe_difference(got, expected)}")
-    return passed()
-
-
-def compare_named(where: str, pairs: Iterable[tuple[str, Any, np.ndarray, Callable[[], str]]]) -> Verdict:
-    """compare_array over (name, got, expected, diagnose) in order: the first wrong one, diagnosed."""
-    for name, got, expected, diagnose in pairs:
-        verdict = compare_array(name, got, expected)
-        if not verdict.passed:
-            return failed(f"{where} {verdict.message}", diagnose())
-    return passed()
+        return f"{name} has the right shape {got.shape} but wrong values. {describe_difference(got, expected)}"
+    return None
 
 
 def first_match(got: Any, candidates: Iterable[tuple[str, Any]]) -> str | None:
@@ -327,7 +336,7 @@ def run_grid(label: str, cases: Sequence[Any], attempt: Callable[[Any], Verdict]
     return Verdict(False, message, first.diagnosed, results)
 
 
-def first_failure(verdicts: Iterable[Verdict], done: str) -> Verdict:
+def first_failure(verdicts: Iterable[Verdict], done: str = "") -> Verdict:
     """The first failed verdict of a sequence of checks made one after the other (lazily), else passed(done)."""
     for verdict in verdicts:
         if not verdict.passed:

@@ -8,7 +8,7 @@ passing ones over the seeded grid.
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from autograder.checks.core import call, compare_array, failed, first_match, passed, require, returns, run_grid, run_seed
+from autograder.checks.core import call, compare_array, failed, first_match, hidden_check, passed, returns, run_grid
 from autograder.checks.cases import size_mistake
 from autograder.checks.pool_cases import pool_grid, tie_cases
 from autograder.references.pooling import (
@@ -120,10 +120,8 @@ def forward_attempt(fn, name, reference):
             return problem
         if not returns(result, 2):
             return failed(f"{where} {name} must return a pair (out, cache).")
-        verdict = compare_array("out", result[0], reference(case.x, case.pool_param))
-        if verdict.passed:
-            return verdict
-        return failed(f"{where} {verdict.message}", diagnose_pool_forward(result[0], case, reference))
+        return compare_array("out", result[0], reference(case.x, case.pool_param), where,
+                             lambda: diagnose_pool_forward(result[0], case, reference))
     return attempt
 
 
@@ -185,8 +183,7 @@ def backward_attempt(fn, reference, diagnose):
                            ("dout", "x in the cache", "pool_param in the cache"), where, COPY_ADVICE)
         if problem is not None:
             return problem
-        verdict = compare_array("dx", dx, reference(case.dout, case.x, case.pool_param))
-        return verdict if verdict.passed else failed(f"{where} {verdict.message}", diagnose(dx, case))
+        return compare_array("dx", dx, reference(case.dout, case.x, case.pool_param), where, lambda: diagnose(dx, case))
     return attempt
 
 
@@ -223,24 +220,24 @@ def verdict_global_avg_pool(forward, backward, seed):
         if not returns(result, 2):
             return failed(f"{where} global_avg_pool_forward must return a pair (out, cache).")
         out = result[0]
-        verdict = compare_array("global_avg_pool_forward's out", out, global_avg_pool_forward_reference(x))
+        verdict = compare_array("global_avg_pool_forward's out", out, global_avg_pool_forward_reference(x), where,
+                                lambda: first_match(out, [
+            ("Return shape (N, C), not (N, C, 1, 1): squeeze the two spatial axes.",
+             global_avg_pool_forward_reference(x)[:, :, None, None]),
+            ("You summed: divide by H * W, the number of pixels of a channel.", x.sum(axis=(2, 3))),
+            ("Average over the two spatial axes (2, 3) only.", np.broadcast_to(x.mean(), (N, C))),
+        ]) or "")
         if not verdict.passed:
-            return failed(f"{where} {verdict.message}", first_match(out, [
-                ("Return shape (N, C), not (N, C, 1, 1): squeeze the two spatial axes.",
-                 global_avg_pool_forward_reference(x)[:, :, None, None]),
-                ("You summed: divide by H * W, the number of pixels of a channel.", x.sum(axis=(2, 3))),
-                ("Average over the two spatial axes (2, 3) only.", np.broadcast_to(x.mean(), (N, C))),
-            ]) or "")
+            return verdict
         dout = rng.standard_normal((N, C))
         dx, problem = call(backward, (dout, x), ("dout", "cache"), f"{where} global_avg_pool_backward:", COPY_ADVICE)
         if problem is not None:
             return problem
-        verdict = compare_array("global_avg_pool_backward's dx", dx, global_avg_pool_backward_reference(dout, x))
+        verdict = compare_array("global_avg_pool_backward's dx", dx, global_avg_pool_backward_reference(dout, x), where,
+                                lambda: first_match(dx, [("Divide by H * W: every pixel contributes 1/(H*W) of the mean.",
+                                                          np.broadcast_to(dout[:, :, None, None], shape) * 1.0)]) or "")
         if not verdict.passed:
-            return failed(f"{where} {verdict.message}", first_match(dx, [
-                ("Divide by H * W: every pixel contributes 1/(H*W) of the mean.",
-                 np.broadcast_to(dout[:, :, None, None], shape).astype(float)),
-            ]) or "")
+            return verdict
     return passed("global average pooling: hidden cases pass.")
 
 
@@ -285,31 +282,12 @@ def verdict_failing_input(make_failing_input, seed):
 
 
 # ---------------------------------------------------------------------------------------------------
-# Entry points of the hidden test cells
+# Entry points of the hidden test cells: check_x(the student's functions) requires verdict_x's verdict
 
-def check_max_pool_forward(max_pool_forward_naive):
-    require(verdict_max_pool_forward(max_pool_forward_naive, pool_grid(run_seed())))
-
-
-def check_max_pool_backward(max_pool_backward_naive):
-    require(verdict_max_pool_backward(max_pool_backward_naive, pool_grid(run_seed())))
-
-
-def check_max_pool_ties(max_pool_backward_naive):
-    require(verdict_max_pool_ties(max_pool_backward_naive, tie_cases(run_seed())))
-
-
-def check_avg_pool_forward(avg_pool_forward_naive):
-    require(verdict_avg_pool_forward(avg_pool_forward_naive, pool_grid(run_seed())))
-
-
-def check_avg_pool_backward(avg_pool_backward_naive):
-    require(verdict_avg_pool_backward(avg_pool_backward_naive, pool_grid(run_seed())))
-
-
-def check_global_avg_pool(global_avg_pool_forward, global_avg_pool_backward):
-    require(verdict_global_avg_pool(global_avg_pool_forward, global_avg_pool_backward, run_seed()))
-
-
-def check_failing_input(make_failing_input):
-    require(verdict_failing_input(make_failing_input, run_seed()))
+check_max_pool_forward = hidden_check(verdict_max_pool_forward, pool_grid, seed=False)
+check_max_pool_backward = hidden_check(verdict_max_pool_backward, pool_grid, seed=False)
+check_max_pool_ties = hidden_check(verdict_max_pool_ties, tie_cases, seed=False)
+check_avg_pool_forward = hidden_check(verdict_avg_pool_forward, pool_grid, seed=False)
+check_avg_pool_backward = hidden_check(verdict_avg_pool_backward, pool_grid, seed=False)
+check_global_avg_pool = hidden_check(verdict_global_avg_pool)
+check_failing_input = hidden_check(verdict_failing_input)

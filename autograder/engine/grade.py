@@ -92,10 +92,6 @@ def withhold_seed(text, seed):
     return re.sub(rf"\b{seed}\b", "withheld", text) if seed >= 10**5 else text
 
 
-def strip_magics(source):
-    return "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
-
-
 def _defined_functions(source):
     try:
         return [n.name for n in ast.parse(source).body if isinstance(n, ast.FunctionDef)]
@@ -105,7 +101,7 @@ def _defined_functions(source):
 
 def student_code_cells(nb, test_ids):
     """[(index, source)] of the submission's code cells that are not test cells, magics dropped."""
-    return [(i, strip_magics(c.source)) for i, c in enumerate(nb.cells)
+    return [(i, notebook_cells.strip_magics(c.source)) for i, c in enumerate(nb.cells)
             if c.cell_type == "code" and notebook_cells.grade_id(c) not in test_ids]
 
 
@@ -114,7 +110,7 @@ def run_in_grader(source, namespace):
     out = io.StringIO()
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-            exec(compile(strip_magics(source), "<test>", "exec"), namespace)
+            exec(compile(notebook_cells.strip_magics(source), "<test>", "exec"), namespace)
     except Exception as exc:  # a failing check, or the student's error surfacing through a proxy
         message = getattr(exc, "student_message", None)
         error = f"{type(exc).__name__}: {exc}" if message is None else f"Error in your code: {message}"

@@ -2,9 +2,9 @@
 other formulas, float32 inputs where allowed) pass every hidden check they meet, on many seeds, and pass
 `nbgrader validate` on the release notebook (the visible checks)."""
 import pytest
+from test_hidden_checks import hidden_code, hidden_messages, namespace
 
 from autograder.validation import completed_release, correct_answers, validate
-from test_hidden_checks import hidden_code, hidden_messages, namespace
 
 SEEDS = range(20)
 

@@ -10,8 +10,8 @@ import pytest
 
 from autograder import notebook_cells
 from autograder.checks import core
-from autograder.notebook_cells import strip_magics
 from autograder.mistakes import mistakes_for
+from autograder.notebook_cells import strip_magics
 from autograder.paths import ASSIGNMENTS, source_notebook
 from autograder.validation import correct_answers
 

@@ -10,13 +10,9 @@ code executes (convbook.tracing, the one line counter, also offered to students)
 large input that differ only in N, H' and W'.
 """
 import copy
-from dataclasses import dataclass
 
 import numpy as np
 
-import convbook.layers
-from convbook import tracing
-from convbook.tracing import CALLS_REFERENCE, LOOP_RULE, LOOP_TOLERANCE  # noqa: F401 (the rule's words, for tests)
 from autograder.checks.cases import ConvCase, backward_cases, conv_grid, positions_mistake
 from autograder.checks.conv_backward import compare_gradients, diagnose_crop, diagnose_dx
 from autograder.checks.conv_forward import conv_cases, diagnose_conv_forward
@@ -40,7 +36,7 @@ from autograder.checks.pooling import (
     verdict_max_pool_forward,
     verdict_max_pool_ties,
 )
-from autograder.references.conv import conv_forward_reference, output_size
+from autograder.references.conv import conv_backward_reference, conv_forward_reference, output_size
 from autograder.references.fast import (
     COST_KEYS,
     col2im_reference,
@@ -49,7 +45,13 @@ from autograder.references.fast import (
     conv_cost_reference,
     im2col_reference,
 )
-from autograder.references.pooling import max_backward_offsets_assigned
+from autograder.references.pooling import (
+    max_backward_offsets_assigned,
+    max_pool_backward_reference,
+    max_pool_forward_reference,
+)
+from convbook import tracing
+from convbook.tracing import CALLS_REFERENCE, LOOP_RULE, LOOP_TOLERANCE  # noqa: F401 (the rule's words, for tests)
 
 # Libraries each graded function may not use (the grading engine checks the student's code by its syntax
 # tree; in a notebook kernel the loop rule below also catches calls into convbook.layers).

@@ -8,8 +8,8 @@ passing ones over the seeded grid.
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from autograder.checks.core import call, compare_array, failed, first_match, hidden_check, passed, returns, run_grid
 from autograder.checks.cases import size_mistake
+from autograder.checks.core import call, compare_array, failed, first_match, hidden_check, passed, returns, run_grid
 from autograder.checks.pool_cases import pool_grid, tie_cases
 from autograder.references.pooling import (
     avg_backward_variant,

@@ -136,7 +136,7 @@ def test_compare_array_reasons():
     assert "shape (3, 2)" in compare_array("out", np.zeros((3, 2)), expected).message
     assert "dtype int64" in compare_array("out", np.zeros((2, 3), dtype=np.int64), expected).message
     one_wrong = np.array([[0, 0, 0], [0, 0, 5.0]])
-    assert "largest error at index (1, 2)" in compare_array("out", one_wrong, expected).message
+    assert "largest error is at index (1, 2)" in compare_array("out", one_wrong, expected).message
     assert compare_array("out", expected.copy(), expected) == Verdict(True, "")
 
 

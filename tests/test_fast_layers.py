@@ -656,4 +656,5 @@ def test_forbidden_libraries_for_the_grading_engine():
 def test_the_note_when_the_loop_rule_cannot_run():
     plain_callable = type("Remote", (), {"__call__": lambda self, *a: im2col_reference(*a)})()
     verdict = checks.verdict_im2col(plain_callable, conv_grid(9), 9)
-    assert verdict.passed and "all 13 hidden cases pass" in verdict.message and "could not be checked" in verdict.message
+    assert verdict.passed and f"all {len(conv_grid(9)) + 1} hidden cases pass" in verdict.message
+    assert "could not be checked" in verdict.message

@@ -5,17 +5,19 @@ PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export MPLBACKEND := Agg
 
-.PHONY: help venv demo test release lab solutions bench bench-grading grade clean
+.PHONY: help venv demo test lint release lab solutions bench bench-grading bench-validate grade clean
 
 help:
 	@echo "make demo       grade the bundled sample class with nbgrader (autograde, feedback, export)"
 	@echo "make test       run the project's test suite"
+	@echo "make lint       ruff check . (configured in pyproject.toml; zero warnings)"
 	@echo "make release    regenerate release/ from source/ (nbgrader generate_assignment)"
 	@echo "make lab        JupyterLab on release/, as a student"
 	@echo "make solutions  execute the source notebooks to HTML in solutions_html/ (self-learners)"
 	@echo "make grade      grade the demo class with the isolated engine (after make demo; ASSIGNMENT=id for one)"
 	@echo "make bench      time the fast conv layers against loops, scipy and PyTorch (bench/results.json)"
 	@echo "make bench-grading  grading throughput: plain nbgrader against the engine, 40 submissions each"
+	@echo "make bench-validate seconds of nbgrader validate per completed release notebook (goals 20 s, cnn_digits 60 s)"
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "convbook needs Python >= 3.10"'
@@ -32,6 +34,9 @@ demo: venv
 test: venv
 	$(PY) -m pytest -n 2 --dist loadgroup
 
+lint: venv
+	$(VENV)/bin/ruff check .
+
 release: venv
 	$(PY) -m autograder release
 
@@ -46,6 +51,9 @@ bench: venv
 
 bench-grading: venv
 	$(PY) -m bench.grading
+
+bench-validate: venv
+	$(PY) -m autograder.validation
 
 ASSIGNMENT ?=
 grade: venv

@@ -9,12 +9,14 @@ from convbook.gradcheck import (
     eval_numerical_gradient_array,
     rel_error,
 )
-from convbook.testing import check_close
+from convbook.testing import check_close, check_output_shape, describe_difference
 from convbook.tracing import check_no_position_loops
 
 __all__ = [
     "check_close",
     "check_no_position_loops",
+    "check_output_shape",
+    "describe_difference",
     "eval_numerical_gradient",
     "eval_numerical_gradient_array",
     "rel_error",

@@ -35,3 +35,27 @@ def test_plots_draw_without_a_screen():
 
 def test_median_time_is_positive():
     assert median_time(np.sum, np.ones(10), repeat=3) > 0
+
+
+def test_check_close_says_how_a_wrong_answer_differs():
+    import pytest
+
+    from convbook import check_close, check_output_shape, describe_difference
+
+    rng = np.random.default_rng(0)
+    expected = rng.standard_normal((3, 2, 4, 5))
+    first_only = expected.copy()
+    first_only[1:] = 0
+    assert "Along axis 0 (images) only indices [0] are right." in describe_difference(first_only, expected)
+    assert "0.5 times the expected one everywhere" in describe_difference(0.5 * expected, expected)
+    square = rng.standard_normal((2, 3, 4, 4))
+    assert "axes permuted as (0, 1, 3, 2)" in describe_difference(square.transpose(0, 1, 3, 2), square)
+    assert "float32 round-off" in describe_difference(expected.astype(np.float32), expected)
+    assert describe_difference(expected.copy(), expected) == ""
+    with pytest.raises(AssertionError, match=r"wrong values: .*The largest error is at index \([12], "):
+        check_close("case", first_only, expected)
+    with pytest.raises(AssertionError, match="wrong shape: yours is"):
+        check_close("case", expected[:, :, :3], expected)
+    with pytest.raises(AssertionError, match=r"H' is 2 instead of 3.*floor"):
+        check_output_shape("case", np.zeros((2, 3, 2, 2)), (2, 3, 3, 2))
+    check_output_shape("case", np.zeros((2, 3, 3, 2)), (2, 3, 3, 2))

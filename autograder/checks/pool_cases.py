@@ -66,6 +66,11 @@ GRID_SPECS = [
 ]
 
 
+# (H, W, pool_height, pool_width, stride) on every seed: sizes where each wrong output-size formula
+# (off by one, round, H // S, the height used for the width, the stride ignored) gives a shape of its own.
+PINNED_SIZES = [(4, 9, 1, 2, 2), (4, 5, 3, 1, 2), (8, 6, 2, 1, 3)]
+
+
 def _length(rng, window, stride, reach):
     """An axis length with 2 to 4 window positions; `reach`: the last window ends on the last pixel."""
     positions = int(rng.integers(2, 5))
@@ -84,6 +89,8 @@ def pool_grid(seed):
             W = _length(rng, pw, stride, reach)
         N, C = int(rng.integers(2, 4)), int(rng.integers(2, 4))
         cases.append(make_case(rng, rng.standard_normal((N, C, H, W)), ph, pw, stride))
+    for H, W, ph, pw, stride in PINNED_SIZES:
+        cases.append(make_case(rng, rng.standard_normal((2, 2, H, W)), ph, pw, stride))
     return cases
 
 

@@ -17,7 +17,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from autograder import notebook_cells
-from autograder.checks.core import set_run_seed, set_sandbox_seconds
+from autograder.checks.core import grading
 from autograder.engine.remote import RemoteFunction
 from autograder.engine.rules import ban_message, bans
 from autograder.engine.sandbox import MAX_ERROR_CHARS, Sandbox, capped
@@ -92,10 +92,6 @@ def withhold_seed(text, seed):
     return re.sub(rf"\b{seed}\b", "withheld", text) if seed >= 10**5 else text
 
 
-def strip_magics(source):
-    return "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
-
-
 def _defined_functions(source):
     try:
         return [n.name for n in ast.parse(source).body if isinstance(n, ast.FunctionDef)]
@@ -105,7 +101,7 @@ def _defined_functions(source):
 
 def student_code_cells(nb, test_ids):
     """[(index, source)] of the submission's code cells that are not test cells, magics dropped."""
-    return [(i, strip_magics(c.source)) for i, c in enumerate(nb.cells)
+    return [(i, notebook_cells.strip_magics(c.source)) for i, c in enumerate(nb.cells)
             if c.cell_type == "code" and notebook_cells.grade_id(c) not in test_ids]
 
 
@@ -114,7 +110,7 @@ def run_in_grader(source, namespace):
     out = io.StringIO()
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-            exec(compile(strip_magics(source), "<test>", "exec"), namespace)
+            exec(compile(notebook_cells.strip_magics(source), "<test>", "exec"), namespace)
     except Exception as exc:  # a failing check, or the student's error surfacing through a proxy
         message = getattr(exc, "student_message", None)
         error = f"{type(exc).__name__}: {exc}" if message is None else f"Error in your code: {message}"
@@ -169,26 +165,26 @@ def grade_submission(assignment, folder, student, secret, course_root, sandbox_m
             clean_rooms[modules].run_cells(sources, lazily=True)
         # for checks on the notebook's run time: a notebook whose cells were cut did not run whole, and
         # however long it would have run is unknown, so it is never credited as fast
-        set_sandbox_seconds(result.sandbox_seconds if not sandbox.fatal else float("inf"))
-        set_run_seed(result.seed)
-        namespace = {"__name__": "__main__"}
-        for cell in source.cells:
-            if cell.cell_type != "code":
-                continue
-            if notebook_cells.is_answer(cell):
-                for name in _defined_functions(notebook_cells.strip_solution_markers(cell.source)):
-                    if name in under_ban:
-                        clean = clean_rooms[under_ban[name][0]]
-                        namespace[name] = RemoteFunction(clean, name, explain=_ban_explainer(name, *under_ban[name],
-                                                                                             clean))
-                    else:
-                        namespace[name] = RemoteFunction(sandbox, name)
-            elif notebook_cells.is_test(cell):
-                passed, output, error = run_in_grader(cell.source, namespace)
-                result.cells.append(CellResult(notebook_cells.grade_id(cell), notebook_cells.points(cell), passed,
-                                               withhold_seed(output, result.seed), withhold_seed(error, result.seed)))
-            elif not notebook_cells.is_display(cell):
-                run_in_grader(cell.source, namespace)  # instructor cells: their errors show in the tests
+        seconds = result.sandbox_seconds if not sandbox.fatal else float("inf")
+        with grading(result.seed, seconds):   # the checks' seed and run time; nothing outlives the block
+            namespace = {"__name__": "__main__"}
+            for cell in source.cells:
+                if cell.cell_type != "code":
+                    continue
+                if notebook_cells.is_answer(cell):
+                    for name in _defined_functions(notebook_cells.strip_solution_markers(cell.source)):
+                        if name in under_ban:
+                            clean = clean_rooms[under_ban[name][0]]
+                            namespace[name] = RemoteFunction(clean, name, explain=_ban_explainer(name, *under_ban[name],
+                                                                                                 clean))
+                        else:
+                            namespace[name] = RemoteFunction(sandbox, name)
+                elif notebook_cells.is_test(cell):
+                    passed, output, error = run_in_grader(cell.source, namespace)
+                    result.cells.append(CellResult(notebook_cells.grade_id(cell), notebook_cells.points(cell), passed,
+                                                   withhold_seed(output, result.seed), withhold_seed(error, result.seed)))
+                elif not notebook_cells.is_display(cell):
+                    run_in_grader(cell.source, namespace)  # instructor cells: their errors show in the tests
         result.problems += skipped_cell_notes(cells, sandbox.fatal)
         if sandbox.fatal:
             result.problems.append("As some of your code cells were stopped, the notebook did not run whole: "

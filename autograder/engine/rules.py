@@ -1,7 +1,7 @@
 """Libraries an exercise forbids: the engine grades those functions where the libraries do not exist.
 
-An assignment's checks module may declare FORBIDDEN = {function name: (names, reason)}. Of the names, the
-ones that are modules are banned (others, like "correlate2d", are words of the message only: a ban
+An assignment's declaration (autograder/assignments.py) may declare FORBIDDEN = {function name: (names,
+reason)}. Of the names, the ones that are modules are banned (others, like "correlate2d", are words of the message only: a ban
 never matches names in the student's code). convbook.layers, the instructor's complete layers, is
 banned for every such function in every assignment but the ones that give it (cnn_digits).
 
@@ -15,6 +15,8 @@ import importlib
 import importlib.util
 import re
 
+from autograder.assignments import assignment as declared
+
 REFERENCE_LAYERS = "convbook.layers"
 GIVES_REFERENCE_LAYERS = ("cnn_digits",)
 KNOWN_LIBRARIES = {"scipy", "torch", "skimage", "sklearn", "tensorflow", "jax", "cv2"}
@@ -22,11 +24,7 @@ KNOWN_LIBRARIES = {"scipy", "torch", "skimage", "sklearn", "tensorflow", "jax", 
 
 def forbidden_rules(assignment):
     """{function name: (names, reason)} of the assignment, or {}."""
-    try:
-        module = importlib.import_module(f"autograder.checks.{assignment}")
-    except ImportError:
-        return {}
-    return getattr(module, "FORBIDDEN", {})
+    return declared(assignment).forbidden
 
 
 def is_module(name):

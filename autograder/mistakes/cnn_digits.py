@@ -70,6 +70,22 @@ MISTAKES = [
             "random_shift(X[batch], rng), y[batch], reg)",
             "random_shift(X[batch], rng), y[start:start + batch_size], reg)",
             ("test_train",), "images and its labels with the same indices"),
+    Mistake("train_without_random_shift", "cnn_digits", "train",
+            "loss, grads = loss_fn(params, random_shift(X[batch], rng), y[batch], reg)",
+            "loss, grads = loss_fn(params, X[batch], y[batch], reg)",
+            ("test_train",), ""),
+    Mistake("train_lr_not_decayed", "cnn_digits", "train",
+            "        lr *= lr_decay\n", "",
+            ("test_train",), ""),
+    Mistake("train_biases_not_through_update_fn", "cnn_digits", "train",
+            "            for name in params:\n"
+            "                params[name], states[name] = update_fn(params[name], grads[name], states[name], lr)\n",
+            "            for name in params:\n"
+            "                if name.startswith(\"b\"):\n"
+            "                    params[name] = params[name] - lr * grads[name]\n"
+            "                    continue\n"
+            "                params[name], states[name] = update_fn(params[name], grads[name], states[name], lr)\n",
+            ("test_train",), ""),
 ]
 
 # What the demo's "mistakes" student gets wrong: independent mistakes in different exercises.

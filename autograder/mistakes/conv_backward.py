@@ -58,6 +58,19 @@ MISTAKES = [
     Mistake("conv_matrix_flipped", A, "conv_matrix",
             "= kernel[m, n]", "= kernel[KH - 1 - m, KW - 1 - n]",
             ("test_conv_matrix",), "computes a convolution (the kernel flipped)"),
+    Mistake("dw_averaged_over_batch", A, "conv_backward_naive",
+            "dx = dx_pad[:, :, pad:pad + H, pad:pad + W]", "dx = dx_pad[:, :, pad:pad + H, pad:pad + W]\n    dw = dw / N",
+            BACKWARD_TESTS, "times the expected one everywhere"),
+    Mistake("dw_axes_permuted", A, "conv_backward_naive",
+            "dx = dx_pad[:, :, pad:pad + H, pad:pad + W]",
+            "dx = dx_pad[:, :, pad:pad + H, pad:pad + W]\n    dw = dw.transpose(1, 0, 2, 3)",
+            BACKWARD_TESTS, ""),
+    Mistake("backward_first_image_only", A, "conv_backward_naive",
+            "    for n in range(N):\n", "    for n in range(1):\n",
+            BACKWARD_TESTS, "only indices [0] are right"),
+    Mistake("backward_float32_dx", A, "conv_backward_naive",
+            "dx_pad = np.zeros_like(x_pad)", "dx_pad = np.zeros_like(x_pad, dtype=np.float32)",
+            BACKWARD_TESTS, ""),
 ]
 
 # What the demo's "mistakes" student gets wrong: independent mistakes in different exercises.

@@ -32,6 +32,21 @@ MISTAKES = [
     Mistake("full_conv_not_flipped", "conv_forward", "conv2d_full",
             "k_flipped = k[::-1, ::-1]", "k_flipped = k",
             ("test_conv2d_full",), "flip the kernel"),
+    Mistake("output_size_size_over_stride", "conv_forward", "output_size",
+            "return (size + 2 * pad - kernel) // stride + 1", "return size // stride",
+            ("test_output_size",) + CONV_FORWARD_TESTS, ""),
+    Mistake("output_size_rounded", "conv_forward", "output_size",
+            "return (size + 2 * pad - kernel) // stride + 1", "return round((size + 2 * pad - kernel) / stride) + 1",
+            ("test_output_size",) + CONV_FORWARD_TESTS, "with round()"),
+    Mistake("height_used_for_width", "conv_forward", "conv_forward_naive",
+            "W_out = output_size(W, WW, stride, pad)", "W_out = output_size(H, WW, stride, pad)",
+            CONV_FORWARD_TESTS, "computed from the height"),
+    Mistake("first_image_only", "conv_forward", "conv_forward_naive",
+            "    for n in range(N):\n", "    for n in range(1):\n",
+            CONV_FORWARD_TESTS, "Along axis 0 (images) only indices [0] are right"),
+    Mistake("float32_output", "conv_forward", "conv_forward_naive",
+            "out = np.zeros((N, F, H_out, W_out))", "out = np.zeros((N, F, H_out, W_out), dtype=np.float32)",
+            CONV_FORWARD_TESTS, "float32 round-off"),
 ]
 
 # What the demo's "mistakes" student gets wrong: independent mistakes in different exercises.

@@ -38,6 +38,10 @@ MISTAKES = [
     Mistake("col2im_crop_breaks_at_pad_0", A, "col2im",
             "dx = dx_pad[:, :, pad:pad + H, pad:pad + W]", "dx = dx_pad[:, :, pad:-pad, pad:-pad]",
             COL2IM_TESTS + BACKWARD_TESTS, "with pad = 0 the crop"),
+    Mistake("im2col_output_size_size_over_stride", A, "im2col",
+            "    H_out = (H + 2 * pad - HH) // stride + 1\n    W_out = (W + 2 * pad - WW) // stride + 1\n    x_pad",
+            "    H_out = (H + 2 * pad) // stride\n    W_out = (W + 2 * pad) // stride\n    x_pad",
+            IM2COL_TESTS + FORWARD_TESTS + ("test_conv_backward_im2col",), ""),
     # --- the convolution layer ------------------------------------------------------------------------
     Mistake("forward_flipped_kernel", A, "conv_forward_im2col",
             "w_row = w.reshape(F, C * HH * WW)", "w_row = w[:, :, ::-1, ::-1].reshape(F, C * HH * WW)",
@@ -89,3 +93,4 @@ DEMO_MISTAKES = ["forward_flipped_kernel", "pool_gradient_to_every_tied_maximum"
 
 # The demo's crashing student breaks this cell (a NameError before the function is defined).
 CRASH_CELL = "conv1x1"
+

@@ -40,6 +40,18 @@ MISTAKES = [
     Mistake("failing_input_with_stride_equal_to_window", "pooling", "failing_input",
             '"stride": 1}', '"stride": 2}',
             ("test_failing_input",), "does not expose the bug"),
+    Mistake("max_output_size_size_over_stride", "pooling", "max_pool_forward",
+            "H_out = (H - ph) // stride + 1", "H_out = H // stride",
+            MAX_FORWARD_TESTS, ""),
+    Mistake("max_output_size_rounded", "pooling", "max_pool_forward",
+            "W_out = (W - pw) // stride + 1", "W_out = round((W - pw) / stride) + 1",
+            MAX_FORWARD_TESTS, "with round()"),
+    Mistake("max_width_from_height", "pooling", "max_pool_forward",
+            "W_out = (W - pw) // stride + 1", "W_out = (H - pw) // stride + 1",
+            MAX_FORWARD_TESTS, "computed from the height"),
+    Mistake("avg_output_size_size_over_stride", "pooling", "avg_pool_forward",
+            "H_out = (H - ph) // stride + 1", "H_out = H // stride",
+            ("test_avg_pool_forward",), ""),
 ]
 
 # What the demo's "mistakes" student gets wrong: independent mistakes in different exercises.

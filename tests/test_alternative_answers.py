@@ -1,0 +1,128 @@
+"""Correct answers never lose points: independent correct implementations (vectorised instead of loops,
+other formulas, float32 inputs where allowed) pass every hidden check they meet, on many seeds, and pass
+`nbgrader validate` on the release notebook (the visible checks)."""
+import pytest
+from test_hidden_checks import hidden_code, hidden_messages, namespace
+
+from autograder.validation import completed_release, correct_answers, validate
+
+SEEDS = range(20)
+
+CONV_FORWARD_VECTORISED = '''def conv_forward_naive(x, w, b, conv_param):
+    """Forward pass of a convolutional layer (cross-correlation), vectorised with sliding_window_view."""
+    from numpy.lib.stride_tricks import sliding_window_view
+    stride, pad = conv_param["stride"], conv_param["pad"]
+    F, C, HH, WW = w.shape
+    x_pad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    windows = sliding_window_view(x_pad, (HH, WW), axis=(2, 3))[:, :, ::stride, ::stride]
+    out = np.einsum("ncijkl,fckl->nfij", windows, w) + b[None, :, None, None]
+    cache = (x, w, b, conv_param)
+    return out, cache
+'''
+
+OUTPUT_SIZE_MATH = '''import math
+
+
+def output_size(size, kernel, stride, pad):
+    """Number of window positions along an axis."""
+    return int(math.floor((size + 2 * pad - kernel) / stride)) + 1
+'''
+
+ZERO_PAD_MANUAL = '''def zero_pad(x, pad):
+    """Pad H and W with zeros, by hand."""
+    N, C, H, W = x.shape
+    x_pad = np.zeros((N, C, H + 2 * pad, W + 2 * pad), dtype=x.dtype)
+    x_pad[:, :, pad:pad + H, pad:pad + W] = x
+    return x_pad
+'''
+
+MAX_POOL_FORWARD_VECTORISED = '''def max_pool_forward_naive(x, pool_param):
+    """Max pooling with sliding_window_view."""
+    ph, pw, s = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
+    out = sliding_window_view(x, (ph, pw), axis=(2, 3))[:, :, ::s, ::s].max(axis=(4, 5))
+    cache = (x, pool_param)
+    return out, cache
+'''
+
+MAX_POOL_BACKWARD_NESTED = '''def max_pool_backward_naive(dout, cache):
+    """Max pooling backward, one window at a time with explicit index arithmetic."""
+    x, pool_param = cache
+    ph, pw, s = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
+    N, C, H_out, W_out = dout.shape
+    dx = np.zeros_like(x, dtype=float)
+    for n in range(N):
+        for c in range(C):
+            for i in range(H_out):
+                for j in range(W_out):
+                    window = x[n, c, i * s:i * s + ph, j * s:j * s + pw]
+                    k = int(np.argmax(window))
+                    dx[n, c, i * s + k // pw, j * s + k % pw] += dout[n, c, i, j]
+    return dx
+'''
+
+AVG_POOL_FORWARD_VECTORISED = '''def avg_pool_forward_naive(x, pool_param):
+    """Average pooling with sliding_window_view."""
+    ph, pw, s = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
+    out = sliding_window_view(x, (ph, pw), axis=(2, 3))[:, :, ::s, ::s].mean(axis=(4, 5))
+    cache = (x, pool_param)
+    return out, cache
+'''
+
+CONV_BACKWARD_VECTORISED = '''def conv_backward_naive(dout, cache):
+    """Backward pass of a conv layer with one einsum per kernel offset."""
+    x, w, b, conv_param = cache
+    stride, pad = conv_param["stride"], conv_param["pad"]
+    N, C, H, W = x.shape
+    F, _, HH, WW = w.shape
+    _, _, H_out, W_out = dout.shape
+    x_pad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    dx_pad = np.zeros_like(x_pad)
+    dw = np.zeros_like(w)
+    for k in range(HH):
+        for l in range(WW):
+            rows = slice(k, k + stride * (H_out - 1) + 1, stride)
+            cols = slice(l, l + stride * (W_out - 1) + 1, stride)
+            dw[:, :, k, l] = np.einsum("nfij,ncij->fc", dout, x_pad[:, :, rows, cols])
+            dx_pad[:, :, rows, cols] += np.einsum("nfij,fc->ncij", dout, w[:, :, k, l])
+    dx = dx_pad[:, :, pad:pad + H, pad:pad + W]
+    db = dout.sum(axis=(0, 2, 3))
+    return dx, dw, db
+'''
+
+ALTERNATIVES = {
+    "conv_forward": [
+        ("conv_forward_vectorised", {"conv_forward_naive": CONV_FORWARD_VECTORISED}),
+        ("output_size_with_math_floor", {"output_size": OUTPUT_SIZE_MATH}),
+        ("zero_pad_by_hand", {"zero_pad": ZERO_PAD_MANUAL}),
+    ],
+    "pooling": [
+        ("max_pool_forward_vectorised", {"max_pool_forward": MAX_POOL_FORWARD_VECTORISED}),
+        ("max_pool_backward_index_arithmetic", {"max_pool_backward": MAX_POOL_BACKWARD_NESTED}),
+        ("avg_pool_forward_vectorised", {"avg_pool_forward": AVG_POOL_FORWARD_VECTORISED}),
+    ],
+    "conv_backward": [
+        ("conv_backward_einsum_per_offset", {"conv_backward_naive": CONV_BACKWARD_VECTORISED}),
+    ],
+}
+CASES = [pytest.param(a, name, cells, id=f"{a}-{name}", marks=pytest.mark.xdist_group(f"alternatives-{a}"))
+         for a, variants in ALTERNATIVES.items() for name, cells in variants]
+
+
+@pytest.mark.parametrize("assignment, name, cells", CASES)
+def test_alternative_correct_answer_passes_every_hidden_check(assignment, name, cells):
+    answers = {**correct_answers(assignment), **cells}
+    names = namespace(assignment, answers)
+    for cell, code in hidden_code(assignment).items():
+        if cell in ("test_train", "test_run_time"):
+            continue
+        failures = {seed: m for seed, m in hidden_messages(names, code, SEEDS).items() if m}
+        assert not failures, f"{name}: {cell} fails: {next(iter(failures.values()))}"
+
+
+@pytest.mark.parametrize("assignment", [pytest.param(a, marks=pytest.mark.xdist_group(f"alternatives-{a}"))
+                                        for a in ALTERNATIVES])
+def test_alternative_correct_answers_pass_validate(assignment, tmp_path):
+    answers = correct_answers(assignment)
+    notebooks = [completed_release(assignment, {**answers, **cells}) for _, cells in ALTERNATIVES[assignment]]
+    for (name, _), failures in zip(ALTERNATIVES[assignment], validate(notebooks, tmp_path)):
+        assert failures == [], f"{name} fails validation: {failures}"

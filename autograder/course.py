@@ -294,3 +294,23 @@ def set_manual_score(root, assignment, student, cell, score, comment=""):
                 if c.name == cell and comment:
                     c.manual_comment = comment
         gb.db.commit()
+
+
+def jupyter_lab(root, env, cwd, default_url=None, extra_args=()):
+    """Start JupyterLab (blocks until it is stopped) with `env`'s Jupyter dirs, serving `cwd`."""
+    cmd = [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.root_dir={cwd}", *extra_args]
+    if os.geteuid() == 0:
+        cmd.append("--allow-root")  # a container or CI machine
+    if default_url:
+        cmd.append(f"--ServerApp.default_url={default_url}")
+    return subprocess.run(cmd, cwd=cwd, env=env).returncode
+
+
+def ensure_course(root):
+    """The course at `root`, or a new one there with every assignment released (for `make lab`)."""
+    root = Path(root).resolve()
+    if not (root / "nbgrader_config.py").exists():
+        init_course(root)
+        release(root, ASSIGNMENTS)
+        print(f"new course {root}: every assignment released to {root / 'exchange'}")
+    return root

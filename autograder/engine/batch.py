@@ -124,9 +124,10 @@ def stage(batch, student):
     submission = read_submission(batch.submission_folder(student), batch.assignment)
     nb = submission.nb if submission.nb is not None else nbformat.read(str(release_notebook(batch.assignment)), 4)
     nbformat.write(nb, str(folder / f"{batch.assignment}.ipynb"))
-    timestamp = batch.submission_folder(student) / "timestamp.txt"
-    if timestamp.is_file():
-        shutil.copy(timestamp, folder / "timestamp.txt")
+    for name in ("timestamp.txt", "submission_secret.txt"):  # the secret names the feedback in the exchange
+        path = batch.submission_folder(student) / name
+        if path.is_file():
+            shutil.copy(path, folder / name)
 
 
 def grade_class(root, assignment, students=None, workers=None, progress=True):

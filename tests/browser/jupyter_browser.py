@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -70,6 +71,14 @@ class JupyterServer:
                                     timeout=10) as response:
             return response.read()
 
+    def status(self, path):
+        """The HTTP status of GET path."""
+        try:
+            self.api(path)
+            return 200
+        except urllib.error.HTTPError as error:
+            return error.code
+
     def wait_until_up(self, timeout=120):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -81,6 +90,15 @@ class JupyterServer:
             except OSError:
                 time.sleep(0.2)
         raise TimeoutError(f"Jupyter server not up after {timeout} s: {self.log}")
+
+    def new_page(self, browser, console, timeout_ms):
+        """A page in a browser context of its own that sends this server's token with every request."""
+        context = browser.new_context(viewport={"width": 1400, "height": 900},
+                                      extra_http_headers={"Authorization": f"token {self.token}"})
+        context.set_default_timeout(timeout_ms)
+        page = context.new_page()
+        console.watch(page)
+        return page
 
     def page_url(self, path):
         return f"{self.url}{path}{'&' if '?' in path else '?'}token={self.token}"

@@ -3,15 +3,14 @@ instructor grades in formgrader and releases feedback; the student reads it. Scr
 
 The tests run in order and share one course (each step needs the one before it).
 """
-import html
-import json
 import re
 import subprocess
 import sys
+import urllib.parse
 
 import pytest
 
-from autograder import course, mistakes, notebook_cells, sample_class
+from autograder import course, notebook_cells, sample_class
 from autograder.engine.sandbox import isolation
 
 from jupyter_browser import SHOTS, JupyterServer
@@ -31,14 +30,6 @@ def classroom(tmp_path_factory):
     lab = JupyterServer("student", course.student_env(home), home)
     yield root, home, lab
     lab.stop()
-
-
-@pytest.fixture(scope="module")
-def context(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    context.set_default_timeout(TIMEOUT)
-    yield context
-    context.close()
 
 
 def shot(page, name):
@@ -66,10 +57,10 @@ def cell_index(home, grade_id):
     return next(i for i, c in enumerate(nb.cells) if notebook_cells.grade_id(c) == grade_id)
 
 
-def test_student_fetches_works_validates_and_submits(classroom, context, console):
+def test_student_fetches_works_validates_and_submits(classroom, browser, console):
     root, home, lab = classroom
-    page = context.new_page()
-    console.watch(page)
+    page = lab.new_page(browser, console, TIMEOUT)
+    assert lab.status("/formgrader") == 404, "no formgrader on a student's server"
     page.goto(lab.page_url("/lab?reset"))
     page.wait_for_selector(".jp-LabShell")
     page.get_by_text("Nbgrader", exact=True).click()
@@ -97,8 +88,8 @@ def test_student_fetches_works_validates_and_submits(classroom, context, console
     page.locator(".lm-Menu").get_by_text("Run All Cells", exact=True).click()
     wait_for_kernel_idle(page, lab)
     first_answer = cell_index(home, "output_size")
-    cells = page.locator(".jp-NotebookPanel:visible .jp-Notebook > .jp-Cell")
-    assert "NotImplementedError" in cells.nth(first_answer).inner_text()
+    cells = page.locator(".jp-NotebookPanel:visible .jp-Cell")
+    assert "NotImplementedError" in cells.nth(first_answer).text_content()
     shot(page, "2-student-run-all")
 
     # Type a correct answer into the first exercise, run it and its visible check.
@@ -113,12 +104,13 @@ def test_student_fetches_works_validates_and_submits(classroom, context, console
     check = cells.nth(first_answer + 1)
     assert notebook_cells.grade_id(notebook_cells.read(home / A / f"{A}.ipynb").cells[first_answer + 1]) == \
         "test_output_size"
-    assert "Error" not in check.locator(".jp-OutputArea").inner_text(), check.inner_text()
-    assert re.search(r"\[\d+\]", check.locator(".jp-InputPrompt").inner_text()), "the visible check ran"
+    assert "Error" not in check.locator(".jp-OutputArea").text_content(), check.text_content()
+    assert re.search(r"\[\d+\]", check.locator(".jp-InputPrompt").text_content()), "the visible check ran"
     shot(page, "3-student-answer-and-check")
 
     # Save and Validate: the other exercises are still open, so validation reports failures.
     page.keyboard.press("Control+s")
+    page.wait_for_function("() => !document.querySelector('.lm-TabBar-tab.jp-mod-dirty')")
     page.get_by_role("button", name="Validate").click()
     dialog = page.locator(".jp-Dialog")
     dialog.wait_for(timeout=TIMEOUT)
@@ -138,8 +130,8 @@ def test_student_fetches_works_validates_and_submits(classroom, context, console
     page.close()
 
 
-def test_instructor_collects_grades_and_releases_feedback_in_formgrader(classroom, context, console):
-    root, home, _ = classroom
+def test_instructor_collects_grades_and_releases_feedback_in_formgrader(classroom, browser, console):
+    root, _, _ = classroom
     course.exchange([([("collect", A)], root, course.instructor_env(root))])
     if isolation() == "namespaces":
         subprocess.run([sys.executable, "-m", "autograder", "grade", A, "--course", str(root)], check=True,
@@ -149,34 +141,73 @@ def test_instructor_collects_grades_and_releases_feedback_in_formgrader(classroo
     scores = course.cell_scores(root, A)[STUDENT]
     assert scores["test_output_size"][0] == scores["test_output_size"][1] > 0, "the typed answer earns its point"
     assert scores[WRITTEN][0] is None, "the written answer waits for the instructor"
+    got = sum(s or 0 for s, _ in scores.values())
+    total = sum(m for _, m in scores.values())
 
     formgrader = JupyterServer("instructor", course.instructor_env(root), root)
     try:
-        page = context.new_page()
-        console.watch(page)
+        page = formgrader.new_page(browser, console, TIMEOUT)
         page.goto(formgrader.page_url(f"/formgrader/gradebook/{A}/{A}"))
-        row = page.locator("tr", has_text=STUDENT).first
-        row.wait_for()
+        row = page.locator("#main-table tr", has_text="Submission #1")
+        assert row.locator("td.score").inner_text().split() == [f"{got:g}", "/", f"{total:g}"]
+        assert row.locator("a.name-shown").text_content() == STUDENT
         shot(page, "6-instructor-submissions")
-        total = sum(s or 0 for s, _ in scores.values())
-        assert f"{total:g}" in row.inner_text().replace(".0 ", " ") or f"{total:.1f}" in row.inner_text()
 
-        row.get_by_role("link").first.click()
-        page.wait_for_selector(".score")
-        written = page.locator(f"#{WRITTEN}, [data-id*='{WRITTEN}']").first
-        score_input = page.locator(f"input.score[data-id], input.score").filter(
-            has=page.locator("xpath=.")).nth(0)
-        grade_box = page.locator(".panel, .cell", has_text="proof").locator("input.score").first
-        grade_box = grade_box if grade_box.count() else score_input
-        grade_box.fill("2")
-        grade_box.press("Tab")
-        page.wait_for_function(f"""() => true""")
+        row.locator("a.name-hidden").click()
+        grade = page.locator(f"input.score#{WRITTEN}")
+        grade.fill("2")
+        grade.press("Tab")
+        page.locator(f".nbgrader_cell:has(#{WRITTEN}) .score-saved").wait_for()
+        page.wait_for_function("() => window.MathJax && MathJax.Hub && MathJax.Hub.queue.pending === 0 "
+                               "&& document.querySelectorAll('.MathJax, .MathJax_Display').length > 0")
+        assert page.locator(".MathJax_Error").count() == 0, "math renders offline"
         shot(page, "7-instructor-manual-grade")
-        del written
+
         page.goto(formgrader.page_url("/formgrader/manage_assignments"))
-        page.locator("tr", has_text=A).first.wait_for()
-        shot(page, "8-instructor-manage-assignments")
-        page.close()
+        assignment = page.locator("tr", has_text=A).filter(has=page.locator("td.release-feedback"))
+        for step, message in (("generate-feedback", "Successfully generated feedback"),
+                              ("release-feedback", "Successfully released feedback")):
+            assignment.locator(f"td.{step} a").click()
+            modal = page.locator("#success-modal, #error-modal").first
+            modal.wait_for()
+            assert message in modal.inner_text(), modal.inner_text()
+            shot(page, f"8-instructor-{step}")
+            modal.get_by_role("button", name="Close").last.click()
+            modal.wait_for(state="detached")
     finally:
         formgrader.stop()
     assert course.cell_scores(root, A)[STUDENT][WRITTEN][0] == 2, "the manual grade is saved"
+    assert list((root / "exchange" / "convbook" / "feedback").glob("*.html")), "feedback released"
+
+
+def test_student_fetches_feedback_and_reads_the_diagnosis(classroom, browser, console):
+    root, home, lab = classroom
+    page = lab.new_page(browser, console, TIMEOUT)
+    page.goto(lab.page_url("/lab?reset"))
+    page.wait_for_selector(".jp-LabShell")
+    open_assignment_list(page)
+    submitted = page.locator("#submitted_assignments_list .list_item", has_text=A).first
+    submitted.get_by_role("button", name="Fetch Feedback").click()
+    page.get_by_text("(view feedback)").first.wait_for()
+    shot(page, "9-student-feedback-fetched")
+    pages = list(home.glob(f"{A}/feedback/*/{A}.html"))
+    assert len(pages) == 1, pages
+
+    # The feedback page, opened in a browser tab from the student's server (as "Open in New Browser Tab").
+    relative = pages[0].relative_to(home).as_posix()
+    page.goto(lab.page_url("/files/" + "/".join(urllib.parse.quote(part) for part in relative.split("/"))))
+    page.wait_for_function("() => window.MathJax && MathJax.Hub && MathJax.Hub.queue.pending === 0 "
+                           "&& document.querySelectorAll('.MathJax, .MathJax_Display').length > 0")
+    text = page.locator("body").inner_text()
+    shot(page, "10-student-feedback-page")
+    assert page.locator(".MathJax_Error").count() == 0, "math renders offline"
+    failing = page.locator(".output_error, .output_stderr").first
+    assert failing.evaluate("e => getComputedStyle(e.querySelector('pre') || e).whiteSpace") == "pre-wrap"
+    assert "NotImplementedError" in text, "the diagnosis of the exercises left undone"
+    source = notebook_cells.read(root / "source" / A / f"{A}.ipynb")
+    hidden = set()
+    for cell in source.cells:
+        for region in re.findall(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", cell.source, re.S):
+            hidden |= {line.strip() for line in region.splitlines() if line.strip()}
+    assert hidden and not any(line in text for line in hidden), "no hidden test code in the page"
+    assert "HIDDEN TESTS" not in text

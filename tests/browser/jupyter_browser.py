@@ -22,6 +22,9 @@ ALLOWED_CONSOLE_ERRORS = [
     # JupyterLab asks the server for optional things that this setup does not have:
     re.compile(r"Failed to load resource: the server responded with a status of 404"),
     re.compile(r"/lsp/status|language server", re.I),
+    # MathJax 2 (HTML-CSS output) probes for a font at about:blank, which Chromium refuses:
+    re.compile(r"Access to font at 'about:blank'"),
+    re.compile(r"Failed to load resource: net::ERR_FAILED \[at about:blank\]"),
 ]
 
 
@@ -32,7 +35,8 @@ class ConsoleErrors:
         self.errors = []
 
     def watch(self, page):
-        page.on("console", lambda msg: msg.type == "error" and self.add(f"{page.url}: {msg.text}"))
+        page.on("console", lambda msg: msg.type == "error" and self.add(
+            f"{page.url}: {msg.text} [at {msg.location.get('url')}]"))
         page.on("pageerror", lambda exc: self.add(f"{page.url}: uncaught {exc}"))
 
     def add(self, text):

@@ -47,9 +47,13 @@ def wait_for_kernel_idle(page, lab):
 
 
 def open_assignment_list(page):
-    page.get_by_text("Nbgrader", exact=True).click()
-    page.locator(".lm-Menu").get_by_text("Assignment List").click()
-    page.wait_for_selector("#released_assignments_list, #fetched_assignments_list")
+    """Nbgrader menu > Assignment List. Returns what the menu offered."""
+    page.locator(".lm-MenuBar-itemLabel", has_text="Nbgrader").click()
+    menu = page.locator(".lm-Menu").last
+    offered = menu.inner_text()
+    menu.get_by_text("Assignment List").click()
+    page.wait_for_selector("#released_assignments_list")
+    return offered
 
 
 def cell_index(home, grade_id):
@@ -63,11 +67,8 @@ def test_student_fetches_works_validates_and_submits(classroom, browser, console
     assert lab.status("/formgrader") == 404, "no formgrader on a student's server"
     page.goto(lab.page_url("/lab?reset"))
     page.wait_for_selector(".jp-LabShell")
-    page.get_by_text("Nbgrader", exact=True).click()
-    menu = page.locator(".lm-Menu").inner_text()
+    menu = open_assignment_list(page)
     assert "Assignment List" in menu and "Formgrader" not in menu and "Course List" not in menu, menu
-    page.keyboard.press("Escape")
-    open_assignment_list(page)
     released = page.locator("#released_assignments_list .list_item", has_text=A)
     released.get_by_role("button", name="Fetch").click()
     fetched = page.locator("#fetched_assignments_list .list_item", has_text=A).first
@@ -140,7 +141,7 @@ def test_instructor_collects_grades_and_releases_feedback_in_formgrader(classroo
         course.run_nbgrader(["autograde", A, "--force"], cwd=root)
     scores = course.cell_scores(root, A)[STUDENT]
     assert scores["test_output_size"][0] == scores["test_output_size"][1] > 0, "the typed answer earns its point"
-    assert scores[WRITTEN][0] is None, "the written answer waits for the instructor"
+    assert scores[WRITTEN][0] == 0, "a written answer left as handed out scores 0 until the instructor says otherwise"
     got = sum(s or 0 for s, _ in scores.values())
     total = sum(m for _, m in scores.values())
 
@@ -155,9 +156,10 @@ def test_instructor_collects_grades_and_releases_feedback_in_formgrader(classroo
 
         row.locator("a.name-hidden").click()
         grade = page.locator(f"input.score#{WRITTEN}")
-        grade.fill("2")
-        grade.press("Tab")
-        page.locator(f".nbgrader_cell:has(#{WRITTEN}) .score-saved").wait_for()
+        grade.fill("1")
+        with page.expect_response(lambda r: "/formgrader/api/grade/" in r.url and r.request.method == "PUT") as saved:
+            grade.press("Tab")
+        assert saved.value.ok
         page.wait_for_function("() => window.MathJax && MathJax.Hub && MathJax.Hub.queue.pending === 0 "
                                "&& document.querySelectorAll('.MathJax, .MathJax_Display').length > 0")
         assert page.locator(".MathJax_Error").count() == 0, "math renders offline"
@@ -176,7 +178,7 @@ def test_instructor_collects_grades_and_releases_feedback_in_formgrader(classroo
             modal.wait_for(state="detached")
     finally:
         formgrader.stop()
-    assert course.cell_scores(root, A)[STUDENT][WRITTEN][0] == 2, "the manual grade is saved"
+    assert course.cell_scores(root, A)[STUDENT][WRITTEN][0] == 1, "the manual grade is saved"
     assert list((root / "exchange" / "convbook" / "feedback").glob("*.html")), "feedback released"
 
 

@@ -201,9 +201,10 @@ def test_student_fetches_feedback_and_reads_the_diagnosis(classroom, browser, co
     page.wait_for_function("() => window.MathJax && MathJax.Hub && MathJax.Hub.queue.pending === 0 "
                            "&& document.querySelectorAll('.MathJax, .MathJax_Display').length > 0")
     text = page.locator("body").inner_text()
-    shot(page, "10-student-feedback-page")
     assert page.locator(".MathJax_Error").count() == 0, "math renders offline"
     failing = page.locator(".output_error, .output_stderr").first
+    failing.scroll_into_view_if_needed()
+    shot(page, "10-student-feedback-page")
     assert failing.evaluate("e => getComputedStyle(e.querySelector('pre') || e).whiteSpace") == "pre-wrap"
     assert "NotImplementedError" in text, "the diagnosis of the exercises left undone"
     source = notebook_cells.read(root / "source" / A / f"{A}.ipynb")

@@ -156,6 +156,7 @@ def test_instructor_collects_grades_and_releases_feedback_in_formgrader(classroo
 
         row.locator("a.name-hidden").click()
         grade = page.locator(f"input.score#{WRITTEN}")
+        page.wait_for_function(f"() => document.getElementById('{WRITTEN}').value !== ''")  # its grade loaded
         grade.fill("1")
         with page.expect_response(lambda r: "/formgrader/api/grade/" in r.url and r.request.method == "PUT") as saved:
             grade.press("Tab")

@@ -73,7 +73,8 @@ def nbgrader_env():
 def run_nbgrader(args, cwd, quiet=True, extra_env=None):
     """Run `nbgrader ARGS` in `cwd` (with `extra_env` added to the environment); raise with its log if it fails."""
     cmd = [sys.executable, "-m", "nbgrader", *args]
-    proc = subprocess.run(cmd, cwd=cwd, env={**nbgrader_env(), **(extra_env or {})}, capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=cwd, env={**nbgrader_env(), **(extra_env or {})}, capture_output=True, text=True,
+                          check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd[2:])} failed in {cwd}:\n{proc.stdout}\n{proc.stderr}")
     if not quiet:
@@ -115,7 +116,9 @@ def init_course(root, exchange=None, course_id=DEFAULT_COURSE_ID, assignments=AS
     _write_lab_settings(instructor)
     for assignment in assignments:
         shutil.copytree(SOURCE / assignment, root / "source" / assignment)
-    from autograder.engine.batch import course_secret  # the engine's own way to make it (0600)
+    from autograder.engine.batch import (
+        course_secret,  # the engine's own way to make it (0600)
+    )
 
     course_secret(root)
     return root
@@ -191,7 +194,7 @@ def exchange(*groups):
     plan = [[{"steps": steps, "cwd": str(cwd), "env": env} for steps, cwd, env in group] for group in groups]
     code = "from autograder.course import exchange_main; exchange_main()"
     proc = subprocess.run([sys.executable, "-c", code], input=json.dumps(plan), env=nbgrader_env(), text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"nbgrader exchange failed:\n{proc.stdout}")
     return proc.stdout
@@ -217,7 +220,7 @@ def exchange_main():
                     os.environ.update(person["env"])
                     run_steps(person["steps"])
                     status = 0
-                except BaseException as exc:  # report it; the parent fails the run
+                except Exception as exc:  # report it; the parent fails the run
                     print(f"{person['cwd']}: {type(exc).__name__}: {exc}", flush=True)
                 finally:
                     sys.stdout.flush()
@@ -303,7 +306,7 @@ def jupyter_lab(root, env, cwd, default_url=None, extra_args=()):
         cmd.append("--allow-root")  # a container or CI machine
     if default_url:
         cmd.append(f"--ServerApp.default_url={default_url}")
-    return subprocess.run(cmd, cwd=cwd, env=env).returncode
+    return subprocess.run(cmd, cwd=cwd, env=env, check=False).returncode
 
 
 def ensure_course(root):

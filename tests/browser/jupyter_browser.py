@@ -10,7 +10,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 from autograder.paths import REPO
 
@@ -21,7 +20,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 ALLOWED_CONSOLE_ERRORS = [
     # JupyterLab asks the server for optional things that this setup does not have:
     re.compile(r"Failed to load resource: the server responded with a status of 404"),
-    re.compile(r"/lsp/status|language server", re.I),
+    re.compile(r"/lsp/status|language server", re.IGNORECASE),
     # MathJax 2 (HTML-CSS output) probes for a font at about:blank, which Chromium refuses:
     re.compile(r"Access to font at 'about:blank'"),
     re.compile(r"Failed to load resource: net::ERR_FAILED \[at about:blank\]"),

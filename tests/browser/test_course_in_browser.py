@@ -154,9 +154,10 @@ def test_instructor_collects_grades_and_releases_feedback_in_formgrader(classroo
         assert row.locator("a.name-shown").text_content() == STUDENT
         shot(page, "6-instructor-submissions")
 
-        row.locator("a.name-hidden").click()
+        with page.expect_response(lambda r: "/formgrader/api/grades" in r.url):  # the form loads its grades
+            row.locator("a.name-hidden").click()
+        page.wait_for_load_state("networkidle")
         grade = page.locator(f"input.score#{WRITTEN}")
-        page.wait_for_function(f"() => document.getElementById('{WRITTEN}').value !== ''")  # its grade loaded
         grade.fill("1")
         with page.expect_response(lambda r: "/formgrader/api/grade/" in r.url and r.request.method == "PUT") as saved:
             grade.press("Tab")

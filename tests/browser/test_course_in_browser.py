@@ -156,7 +156,7 @@ def test_instructor_collects_grades_and_releases_feedback_in_formgrader(classroo
 
         with page.expect_response(lambda r: "/formgrader/api/grades" in r.url):  # the form loads its grades
             row.locator("a.name-hidden").click()
-        page.wait_for_load_state("networkidle")
+        page.wait_for_function("() => window.formgrader && formgrader.grades && formgrader.grades.loaded")
         grade = page.locator(f"input.score#{WRITTEN}")
         grade.fill("1")
         with page.expect_response(lambda r: "/formgrader/api/grade/" in r.url and r.request.method == "PUT") as saved:

@@ -5,14 +5,17 @@ PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export MPLBACKEND := Agg
 
-.PHONY: help venv demo test lint release lab solutions bench bench-grading bench-validate grade clean
+.PHONY: help venv demo test lint release lab formgrader course test-browser solutions bench bench-grading bench-validate grade clean
 
 help:
 	@echo "make demo       grade the bundled sample class with nbgrader (autograde, feedback, export)"
 	@echo "make test       run the project's test suite"
 	@echo "make lint       ruff check . (configured in pyproject.toml; zero warnings)"
 	@echo "make release    regenerate release/ from source/ (nbgrader generate_assignment)"
-	@echo "make lab        JupyterLab on release/, as a student"
+	@echo "make lab        a student's JupyterLab on course COURSE (default demo/, made and released if missing)"
+	@echo "make formgrader formgrader on course COURSE (default demo/), for the instructor"
+	@echo "make course DIR=path [EXCHANGE=path] [COURSE_ID=id]  a new course directory, every assignment released"
+	@echo "make test-browser  the browser suite (Playwright, Debian's chromium; installs both if missing)"
 	@echo "make solutions  execute the source notebooks to HTML in solutions_html/ (self-learners)"
 	@echo "make grade      grade the demo class with the isolated engine (after make demo; ASSIGNMENT=id for one)"
 	@echo "make bench      time the fast conv layers against loops, scipy and PyTorch (bench/results.json)"
@@ -40,8 +43,29 @@ lint: venv
 release: venv
 	$(PY) -m autograder release
 
+COURSE ?= demo
+STUDENT ?=
 lab: venv
-	$(VENV)/bin/jupyter lab --notebook-dir=release
+	$(PY) -m autograder lab --course $(COURSE) $(if $(STUDENT),--student $(STUDENT))
+
+formgrader: venv
+	$(PY) -m autograder formgrader --course $(COURSE)
+
+course: venv
+	@test -n "$(DIR)" || { echo "usage: make course DIR=path [EXCHANGE=path] [COURSE_ID=id]"; exit 2; }
+	$(PY) -m autograder course init $(DIR) $(if $(EXCHANGE),--exchange $(EXCHANGE)) $(if $(COURSE_ID),--course-id $(COURSE_ID))
+	$(PY) -m autograder course release $(DIR)
+
+# The browser suite: the pinned Playwright into the venv, Debian's chromium where it is missing (Playwright's
+# own browser download is not used). Without a Chromium the suite skips, saying so.
+$(VENV)/.browser-installed: requirements-browser.txt $(VENV)/.installed
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-browser.txt
+	touch $@
+
+test-browser: venv $(VENV)/.browser-installed
+	@command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium) \
+		|| echo "test-browser: could not install Debian's chromium; the browser tests will skip"
+	$(PY) -m pytest tests/browser -m browser -p no:xdist -p no:cacheprovider
 
 solutions: venv
 	$(PY) -m autograder solutions

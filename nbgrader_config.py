@@ -1,12 +1,13 @@
 """nbgrader configuration shared by the repository (release) and every course directory (demo, classes).
 
-A course directory's own nbgrader_config.py loads this file and sets its root.
+A course directory's own nbgrader_config.py (`python -m autograder course init`) loads this file and sets
+its root, course id and exchange; nothing here names a course, so loading this file from the working
+directory (Jupyter started in the repository) changes no course's settings.
 """
 import os
 
 c = get_config()  # noqa: F821 (provided by traitlets when nbgrader loads this file)
 
-c.CourseDirectory.course_id = "convbook"
 c.CourseDirectory.source_directory = "source"
 c.CourseDirectory.release_directory = "release"
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback"]
@@ -48,3 +49,10 @@ c.GenerateFeedback.preprocessors = [
     "autograder.nbgrader_plugins.HideHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
+
+# Every HTML page nbgrader and nbconvert write (feedback, formgrader, solutions): MathJax from the
+# jupyter-server-mathjax package instead of a CDN, and long diagnoses wrap (autograder/pages.py).
+_pages = os.path.join(os.path.dirname(os.path.abspath(__file__)), "autograder", "pages")
+if _pages not in os.environ.get("JUPYTER_PATH", "").split(os.pathsep):
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(p for p in [_pages, os.environ.get("JUPYTER_PATH")] if p)
+c.TemplateExporter.filters = {"convbook_mathjax_file": "autograder.pages.mathjax_file_url"}

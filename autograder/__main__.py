@@ -1,6 +1,7 @@
-"""Instructor commands: `python -m autograder {release,demo,solutions,grade,report,gradescope}`."""
+"""Commands: `python -m autograder {release,demo,solutions,grade,report,gradescope,course,formgrader,lab}`."""
 import argparse
 import sys
+from pathlib import Path
 
 from autograder.paths import ASSIGNMENTS
 
@@ -26,6 +27,26 @@ def main(argv=None):
     gradescope = sub.add_parser("gradescope", help="build a Gradescope autograder zip for one assignment")
     gradescope.add_argument("assignment", choices=ASSIGNMENTS)
     gradescope.add_argument("--out", default="gradescope", help="folder for the zip (default: gradescope/)")
+    course_cmd = sub.add_parser("course", help="an nbgrader course directory: init, student setup, release")
+    course_sub = course_cmd.add_subparsers(dest="course_command", required=True)
+    init = course_sub.add_parser("init", help="create a course directory (config, source/, secret, exchange)")
+    init.add_argument("dir")
+    init.add_argument("--exchange", default=None, help="a shared exchange directory (default: DIR/exchange)")
+    init.add_argument("--course-id", default=None, help="nbgrader course id (default: convbook)")
+    student = course_sub.add_parser("student", help="a student's Jupyter config for the course (in HOME/.jupyter)")
+    student.add_argument("dir")
+    student.add_argument("student")
+    student.add_argument("--home", default=None, help="the student's home (default: DIR/homes/STUDENT)")
+    release = course_sub.add_parser("release", help="generate_assignment and release_assignment to the exchange")
+    release.add_argument("dir")
+    release.add_argument("assignment", nargs="*", help=f"default: all ({', '.join(ASSIGNMENTS)})")
+    formgrader = sub.add_parser("formgrader", help="JupyterLab on formgrader, for the instructor of a course")
+    formgrader.add_argument("--course", default=None, help="course directory (default: demo/)")
+    formgrader.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="passed to jupyter lab")
+    lab = sub.add_parser("lab", help="a student's JupyterLab (assignment list, no instructor tools)")
+    lab.add_argument("--course", default=None, help="course directory (default: demo/, made if missing)")
+    lab.add_argument("--student", default=None, help="student id (default: your user name)")
+    lab.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="passed to jupyter lab")
     args = parser.parse_args(argv)
 
     if args.command == "release":
@@ -59,6 +80,47 @@ def main(argv=None):
         from autograder.engine.gradescope import build_zip
 
         print(build_zip(args.assignment, args.out))
+    elif args.command == "course":
+        return course_command(args)
+    elif args.command == "formgrader":
+        from autograder import course
+        from autograder.paths import DEMO
+
+        root = Path(args.course or DEMO).resolve()
+        if not (root / "nbgrader_config.py").exists():
+            print(f"{root} is not a course: make one with `python -m autograder course init {root}`")
+            return 1
+        return course.jupyter_lab(root, course.instructor_env(root), root, "/formgrader", args.jupyter_args)
+    elif args.command == "lab":
+        import getpass
+
+        from autograder import course
+        from autograder.paths import DEMO
+
+        root = course.ensure_course(args.course or DEMO)
+        home = course.setup_student(root, args.student or getpass.getuser())
+        return course.jupyter_lab(root, course.student_env(home), home, extra_args=args.jupyter_args)
+    return 0
+
+
+def course_command(args):
+    from autograder import course
+
+    if args.course_command == "init":
+        root = course.init_course(args.dir, args.exchange, args.course_id or course.DEFAULT_COURSE_ID)
+        print(f"course {root}: config {root / 'nbgrader_config.py'}, exchange {course.course_config(root)['exchange']}")
+        print(f"  release: python -m autograder course release {root}")
+        print(f"  formgrader: python -m autograder formgrader --course {root}")
+        print(f"  a student on this machine: python -m autograder lab --course {root} --student NAME")
+    elif args.course_command == "student":
+        print(course.setup_student(args.dir, args.student, args.home) / ".jupyter")
+    elif args.course_command == "release":
+        unknown = set(args.assignment) - set(ASSIGNMENTS)
+        if unknown:
+            print(f"unknown assignments: {', '.join(sorted(unknown))} (known: {', '.join(ASSIGNMENTS)})")
+            return 2
+        course.release(Path(args.dir).resolve(), args.assignment or ASSIGNMENTS)
+        print(f"released: {', '.join(args.assignment or ASSIGNMENTS)}")
     return 0
 
 

@@ -30,7 +30,8 @@ def mark_written_answers(root, assignment):
 
 
 def run_demo(root=DEMO, assignments=ASSIGNMENTS, plain=False):
-    """Release, build the sample class, grade it, give feedback, export; print the table.
+    """Release, let the sample class fetch and submit through the exchange, collect, grade, give feedback
+    (fetched by the students), export; print the table.
 
     plain: grade with plain `nbgrader autograde` (one kernel per notebook, in the student's kernel)
     instead of the engine (parallel and sandboxed; nbgrader still records the grades).
@@ -41,11 +42,16 @@ def run_demo(root=DEMO, assignments=ASSIGNMENTS, plain=False):
         print(f"Hidden-test seed for this run: {os.environ[SEED_VARIABLE]} (set {SEED_VARIABLE} to repeat it)")
     print("1. regenerating release/ from source/ with nbgrader generate_assignment")
     generate_release()
-    root = course.create_course(root, assignments)
-    print(f"2. sample class in {root}: students {', '.join(sample_class.STUDENTS)}")
+    root = course.init_course(root, assignments=assignments, fresh=True)
+    homes = {student: course.setup_student(root, student) for student in sample_class.STUDENTS}
+    print(f"2. course {root}: release_assignment to its exchange; students {', '.join(sample_class.STUDENTS)} "
+          f"(homes in {root / 'homes'}) fetch_assignment, answer and submit; collect")
     course.run_nbgrader(["generate_assignment", "*", "--force"], cwd=root)  # every assignment of the course
-    for assignment in assignments:
-        sample_class.write_submissions(root, assignment)
+    instructor = course.instructor_env(root)
+    student_steps = [step for a in assignments for step in (("fetch_assignment", a), ("answer", a), ("submit", a))]
+    course.exchange([([("release_assignment", a) for a in assignments], root, instructor)],
+                    [(student_steps, home, course.student_env(home)) for home in homes.values()],
+                    [([("collect", a) for a in assignments], root, instructor)])
     flags = []
     if plain:
         for assignment in assignments:
@@ -61,8 +67,11 @@ def run_demo(root=DEMO, assignments=ASSIGNMENTS, plain=False):
         flags = [f"{s} ({a}): {f}" for a, rs in results.items() for s, r in sorted(rs.items()) for f in r.flags]
     for assignment in assignments:
         mark_written_answers(root, assignment)
-    print("4. nbgrader generate_feedback")
+    print("4. nbgrader generate_feedback, release_feedback; the students fetch_feedback")
     course.run_nbgrader(["generate_feedback", "*", "--force"], cwd=root)
+    course.exchange([([("release_feedback", a) for a in assignments], root, instructor)],
+                    [([("fetch_feedback", a) for a in assignments], home, course.student_env(home))
+                     for home in homes.values()])
     grades = root / "grades.csv"
     course.run_nbgrader(["export", "--to", str(grades)], cwd=root)
     print()
@@ -82,8 +91,8 @@ def run_demo(root=DEMO, assignments=ASSIGNMENTS, plain=False):
                                         subsequent_indent="      "))
     if flags:
         print("Flagged for the instructor:", *flags, sep="\n  ")
-    print("Feedback HTML:")
-    for path in sorted(Path(root, "feedback").rglob("*.html")):
+    print("Feedback HTML, as each student fetched it:")
+    for path in sorted(Path(root, "homes").glob("*/*/feedback/*/*.html")):
         print(f"  {path}")
     print(f"Done in {time.time() - start:.0f} s.")
     return root

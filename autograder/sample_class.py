@@ -43,8 +43,18 @@ def submission(assignment, answers):
     return release if answers is None else notebook_cells.with_answers(release, answers)
 
 
+def type_answers(assignment_dir, assignment, student):
+    """What the sample `student` does with the notebook it fetched into `assignment_dir`: type its answers."""
+    path = Path(assignment_dir) / assignment / f"{assignment}.ipynb"
+    answers = student_answers(assignment, student)
+    if answers is not None:
+        nbformat.write(notebook_cells.with_answers(notebook_cells.read(path), answers), str(path))
+    return path
+
+
 def write_submissions(course_root, assignment, students=STUDENTS):
-    """Write submitted/<student>/<assignment>/<assignment>.ipynb for each sample student."""
+    """Write submitted/<student>/<assignment>/<assignment>.ipynb for each sample student (tests that need no
+    exchange; `make demo` has its students fetch and submit through it)."""
     paths = []
     for student in students:
         folder = Path(course_root) / "submitted" / student / assignment

@@ -5,6 +5,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbconvert import HTMLExporter
 
+from autograder.pages import FILTERS, use_offline_pages
 from autograder.paths import ASSIGNMENTS, REPO, source_notebook
 
 
@@ -20,8 +21,9 @@ def write_solution_pages(out_dir, assignments=ASSIGNMENTS):
     out_dir = REPO / out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
+    use_offline_pages()  # MathJax from the installed package, not a CDN
     for assignment in assignments:
-        html, _ = HTMLExporter().from_notebook_node(execute_notebook(source_notebook(assignment)))
+        html, _ = HTMLExporter(filters=FILTERS).from_notebook_node(execute_notebook(source_notebook(assignment)))
         target = out_dir / f"{assignment}.html"
         target.write_text(html)
         written.append(target)

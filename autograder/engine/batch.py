@@ -12,6 +12,7 @@ import glob
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import uuid
@@ -169,6 +170,12 @@ def stage(batch, student):
         parse_utc(timestamp)
         (folder / "timestamp.txt").write_text(timestamp)
     except (OSError, ValueError, OverflowError):
+        pass
+    try:   # the submission's secret names its feedback in the exchange (release_feedback needs it)
+        secret = read_file(submitted, "submission_secret.txt", 1024).decode()
+        if re.fullmatch(r"[!-~]{1,200}\s*", secret):
+            (folder / "submission_secret.txt").write_text(secret)
+    except (OSError, ValueError):
         pass
 
 

@@ -4,7 +4,9 @@ A function with no Python loop over the images N or the output positions H', W' 
 number of Python lines whatever N, H' and W' are; a loop over them runs its body once per image or
 position. `check_no_position_loops` measures that, with the same rule and message as the grader:
 
-    check_no_position_loops(im2col, (x_small, 3, 3, 1, 1), (x_large, 3, 3, 1, 1), positions=(50, 5120))
+    x_small, x_large = np.zeros((2, 3, 5, 6)), np.zeros((16, 3, 21, 22))    # 2x3 windows, stride 1, pad 1:
+    check_no_position_loops(im2col, (x_small, 2, 3, 1, 1), (x_large, 2, 3, 1, 1),
+                            positions=(2 * 6 * 6, 16 * 22 * 22))        # N * H' * W' of each
 
 Which lines count: every line of Python code that is not a library's (not a file of the Python
 installation, its site-packages, this package or the grader's), so lambdas, comprehensions, nested functions,
@@ -261,6 +263,8 @@ def _install_guard(secret, reply_fd, banned, strict):
         return any(module == b or module.startswith(b + ".") for b in banned)
 
     def banned_path(path):
+        if not fragments:
+            return None
         try:
             path = realpath(fspath(path))
         except (TypeError, ValueError, OSError):
@@ -404,6 +408,8 @@ def _install_guard(secret, reply_fd, banned, strict):
             if type(args[0]) is list:
                 list.extend(args[0], log)
             log.clear()
+        elif event == "sys._current_frames":   # every thread's frames, this one's (maybe in the hook) too
+            refuse(event, "your code used sys._current_frames, which the grader does not allow")
         elif event == "sys._getframe" and state["counting"]:
             refuse(event, "your code looked at its frames while its lines were counted")
         elif event == "object.__getattr__" and args[1] in FRAME_ATTRIBUTES and state["counting"]:
@@ -431,7 +437,7 @@ def _install_guard(secret, reply_fd, banned, strict):
             refuse(event, f"your code called {event}, which would switch off the line counter")
         elif event.startswith("gc.get_"):
             refuse(event, f"your code used {event}, which the grader does not allow")
-        elif event.startswith("ctypes.") or event in ("code.__new__", "sys._current_frames"):
+        elif event.startswith("ctypes.") or event == "code.__new__":
             refuse(event, f"your code used {event}, which the grader does not allow")
         elif event == "compile" and isinstance(args[1], str) and _is_library(args[1], dirs):
             state["own"] += 1

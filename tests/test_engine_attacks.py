@@ -137,7 +137,7 @@ def conv_forward_naive(x, w, b, conv_param):
 """
     cells, _ = grade(tmp_path, sample_class.submission(A, uses_scipy))
     assert_exercise_zero(cells)
-    assert "does not allow" in cells[HIDDEN].error and "signal" in cells[HIDDEN].error
+    assert "which this exercise forbids" in cells[HIDDEN].error and "signal" in cells[HIDDEN].error
     assert cells["test_conv2d_full"].passed and cells["test_output_size"].passed
 
 

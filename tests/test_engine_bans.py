@@ -3,6 +3,7 @@
 Every attack is a real submission graded by the real engine and sandbox (grade_submission, as
 `python -m autograder grade` runs it); beside each, honest answers that keep full marks.
 """
+import json
 import re
 
 import nbformat
@@ -300,6 +301,25 @@ def test_a_helper_with_a_lambda_a_comprehension_and_a_nested_function_counts_the
     assert here["per_line"] == there["per_line"]
     assert {"<lambda>", "<listcomp>", "as_rows"} <= {name for name, _ in there["per_line"]}
     assert not there["interference"] and np.array_equal(there["result"], im2col_reference(*args))
+
+
+def test_the_count_is_the_same_in_a_jupyter_kernel(tmp_path):
+    """What a student's kernel counts (convbook.check_no_position_loops) is what the engine counts."""
+    from autograder.solution_pages import execute_notebook
+
+    args = "(np.random.default_rng(0).standard_normal((2, 3, 5, 6)), 2, 3, 1, 1)"
+    report = ("import json\nfrom convbook.tracing import count_lines\n"
+              f"counts = count_lines(im2col, {args})\n"
+              "print(json.dumps(sorted([f, line, n] for (f, line), n in counts['per_line'].items())))")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in
+                                         ("import numpy as np", HONEST_IM2COL, report)])
+    nbformat.write(nb, str(tmp_path / "kernel.ipynb"))
+    printed = execute_notebook(tmp_path / "kernel.ipynb").cells[2].outputs[0]["text"]
+    in_kernel = {(f, line): n for f, line, n in json.loads(printed)}
+    with Sandbox(limits=LIMITS, banned=[REFERENCE_LAYERS]) as sandbox:
+        sandbox.run_cells(["import numpy as np", HONEST_IM2COL])
+        there = sandbox.count_lines("im2col", (np.random.default_rng(0).standard_normal((2, 3, 5, 6)), 2, 3, 1, 1))
+    assert in_kernel == there["per_line"] and sum(in_kernel.values()) > 10
 
 
 def test_honest_fast_layers_keep_full_marks(tmp_path):

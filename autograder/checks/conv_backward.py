@@ -32,7 +32,7 @@ from autograder.references.conv import (
 )
 from autograder.references.worked_example import FC_WEIGHTS, O_SEED, STATED_POOLED_DELTAS, corrected_seed_gradient, max_mask
 
-# Libraries each graded function may not use (the engine checks the student's code by its syntax tree).
+# Libraries each graded function may not use: the engine grades it where they do not exist (engine/rules.py).
 FORBIDDEN = {
     "kernel_gradient_2d": (("scipy", "torch", "correlate2d", "convolve2d", "fftconvolve"),
                            "compute the sum of the boxed formula yourself"),

@@ -30,7 +30,7 @@ FIXED_CASE = ConvCase(
 FIXED_EXPECTED = np.array([[[[0.5, 10.5], [6.5, 3.5]]]])
 FIXED_IF_FLIPPED = np.array([[[[5.5, 0.5], [18.5, 6.5]]]])
 
-# Libraries each graded function may not use (the engine checks the student's code by its syntax tree).
+# Libraries each graded function may not use: the engine grades it where they do not exist (engine/rules.py).
 FORBIDDEN = {
     "conv_forward_naive": (("scipy", "torch", "convbook.layers", "correlate2d", "convolve2d", "fftconvolve"),
                            "write the loops yourself; scipy.signal is only the reference the checks use"),

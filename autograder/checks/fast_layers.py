@@ -55,8 +55,8 @@ from autograder.references.pooling import (
 from convbook import tracing
 from convbook.tracing import CALLS_REFERENCE, LOOP_RULE, LOOP_TOLERANCE  # noqa: F401 (the rule's words, for tests)
 
-# Libraries each graded function may not use (the grading engine checks the student's code by its syntax
-# tree; in a notebook kernel the loop rule below also catches calls into convbook.layers).
+# Libraries each graded function may not use: the engine grades it where they do not exist (engine/rules.py);
+# in a notebook kernel the loop rule below also catches calls into convbook.layers.
 _OWN = "write it yourself: slices with a step (or sliding_window_view), reshape, transpose and @"
 FORBIDDEN = {
     "im2col": (("torch", "skimage", "convbook.layers"), _OWN),

@@ -25,7 +25,7 @@ from autograder.references.pooling import (
     pool_params,
 )
 
-# Libraries each graded function may not use (the engine checks the student's code by its syntax tree).
+# Libraries each graded function may not use: the engine grades it where they do not exist (engine/rules.py).
 FORBIDDEN = {
     "max_pool_forward_naive": (("torch", "convbook.layers", "skimage"), "write the pooling loops yourself"),
     "max_pool_backward_naive": (("torch", "convbook.layers", "skimage"), "write the pooling loops yourself"),

@@ -18,7 +18,7 @@ from autograder.mistakes import conv_backward as conv_backward_mistakes
 from autograder.mistakes import conv_forward as conv_forward_mistakes
 from autograder.mistakes import fast_layers as fast_layers_mistakes
 from autograder.mistakes import pooling as pooling_mistakes
-from autograder.references import cnn, conv, fast
+from autograder.references import cnn, conv, fast, worked_example
 from autograder.references import pooling as pooling_references
 
 
@@ -37,7 +37,7 @@ class Assignment:
 
 COURSE: tuple[Assignment, ...] = (
     Assignment("conv_forward", conv_forward, conv_forward_mistakes, (conv,)),
-    Assignment("conv_backward", conv_backward, conv_backward_mistakes, (conv,)),
+    Assignment("conv_backward", conv_backward, conv_backward_mistakes, (conv, worked_example)),
     Assignment("pooling", pooling, pooling_mistakes, (pooling_references,)),
     Assignment("fast_layers", fast_layers, fast_layers_mistakes, (conv, fast, pooling_references)),
     Assignment("cnn_digits", cnn_digits, cnn_digits_mistakes, (cnn,)),

@@ -9,11 +9,10 @@ import sys
 import urllib.parse
 
 import pytest
+from jupyter_browser import SHOTS, JupyterServer
 
 from autograder import course, notebook_cells, sample_class
 from autograder.engine.sandbox import isolation
-
-from jupyter_browser import SHOTS, JupyterServer
 
 A = "conv_forward"
 STUDENT = "ada"

@@ -7,7 +7,7 @@ RELEASE = REPO / "release"
 DEMO = REPO / "demo"
 
 # nbgrader assignment ids, in teaching order. Each has one notebook named after it.
-COURSE_ORDER = ["conv_forward", "conv_backward", "pooling", "fast_layers", "cnn_digits"]
+COURSE_ORDER = ["conv_forward", "conv_backward", "pooling", "fast_layers", "cnn_digits", "conv_variants", "spatial_norm"]
 ASSIGNMENTS = [a for a in COURSE_ORDER if (SOURCE / a / f"{a}.ipynb").exists()]
 
 

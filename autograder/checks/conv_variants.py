@@ -278,8 +278,9 @@ def diagnose_dilated(out, case):
     plain = conv_forward_reference(x, w, b, {"stride": s, "pad": pad})
     if isinstance(out, np.ndarray) and out.shape == plain.shape and plain.shape != conv_dilated_reference(x, w, b, p).shape:
         return DILATION_SIZE
+    Ho, Wo = conv_dilated_reference(x, w, b, p).shape[2:]
     return first_match(out, [
-        (DILATION_TAPS, plain),
+        (DILATION_TAPS, plain[:, :, :Ho, :Wo]),
         (DILATION_STRIDE, lambda: conv_dilated_reference(x, w, b, {"stride": d, "pad": pad, "dilation": s})),
     ]) or ""
 
@@ -325,12 +326,9 @@ def grouped_cases(seed):
 
 
 def _interleaved(x, w, b, conv_param, groups):
-    C, F = x.shape[1], w.shape[0]
-    order_in = np.concatenate([np.arange(g, C, groups) for g in range(groups)])
-    order_out = np.concatenate([np.arange(g, F, groups) for g in range(groups)])
-    out = np.empty_like(conv_grouped_reference(x, w, b, conv_param, groups))
-    out[:, order_out] = conv_grouped_reference(x[:, order_in], w[order_out], b[order_out], conv_param, groups)
-    return out
+    """Group g reads channels g, g + G, g + 2G, ... instead of a block of consecutive channels."""
+    order = np.concatenate([np.arange(g, x.shape[1], groups) for g in range(groups)])
+    return conv_grouped_reference(x[:, order], w, b, conv_param, groups)
 
 
 def verdict_grouped_conv(grouped, separable, seed):

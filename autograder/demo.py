@@ -11,6 +11,7 @@ from autograder.checks.core import SEED_VARIABLE
 from autograder.engine.batch import grade_many, record_in_gradebook
 from autograder.paths import ASSIGNMENTS, DEMO, source_notebook
 from autograder.release import generate_release
+from autograder.score_table import format_table, shorten
 
 
 def written_cells(assignment):
@@ -26,36 +27,6 @@ def mark_written_answers(root, assignment):
         for cell, points in written_cells(assignment).items():
             if cells.get(cell, (0, 0))[0] is None:
                 course.set_manual_score(root, assignment, student, cell, points, "Clear and complete (demo mark).")
-
-
-def shorten(text, width):
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[:width - 3] + "..."
-
-
-def format_table(assignment, scores):
-    cells = list(next(iter(scores.values())).keys()) if scores else []
-    width = max(len(c) for c in cells + ["student"])
-    header = f"{'':{width}}" + "".join(f"{s:>10}" for s in sample_order(scores))
-    lines = [f"== {assignment} ==", header]
-    for cell in cells:
-        row = f"{cell:{width}}"
-        for student in sample_order(scores):
-            score, max_score = scores[student][cell]
-            row += f"{'manual' if score is None else f'{score:g}/{max_score:g}':>10}"
-        lines.append(row)
-    totals = f"{'TOTAL':{width}}"
-    for student in sample_order(scores):
-        got = sum(s or 0 for s, _ in scores[student].values())
-        total = sum(m for _, m in scores[student].values())
-        totals += f"{f'{got:g}/{total:g}':>10}"
-    lines.append(totals)
-    return "\n".join(lines)
-
-
-def sample_order(scores):
-    known = [s for s in sample_class.STUDENTS if s in scores]
-    return known + sorted(set(scores) - set(known))
 
 
 def run_demo(root=DEMO, assignments=ASSIGNMENTS, plain=False):

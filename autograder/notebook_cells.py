@@ -53,3 +53,8 @@ def with_answers(nb, replacements):
         if is_answer(cell) and grade_id(cell) in replacements:
             cell.source = replacements[grade_id(cell)]
     return nb
+
+
+def strip_magics(source: str) -> str:
+    """The cell's source without IPython's magic (%) and shell (!) lines, so that Python can run it."""
+    return "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))

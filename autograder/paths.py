@@ -1,14 +1,15 @@
 """Where things live in the repository."""
 from pathlib import Path
 
+from autograder.assignments import COURSE
+
 REPO = Path(__file__).resolve().parent.parent
 SOURCE = REPO / "source"
 RELEASE = REPO / "release"
 DEMO = REPO / "demo"
 
-# nbgrader assignment ids, in teaching order. Each has one notebook named after it.
-COURSE_ORDER = ["conv_forward", "conv_backward", "pooling", "fast_layers", "cnn_digits", "conv_variants", "spatial_norm"]
-ASSIGNMENTS = [a for a in COURSE_ORDER if (SOURCE / a / f"{a}.ipynb").exists()]
+# nbgrader assignment ids, in teaching order (declared in autograder/assignments.py).
+ASSIGNMENTS = [a.id for a in COURSE]
 
 
 def source_notebook(assignment):

@@ -24,7 +24,7 @@ def solution_code(nb, answers=None):
         elif notebook_cells.is_answer(cell):
             parts.append(answers[notebook_cells.grade_id(cell)])
     code = "\n\n".join(parts)
-    return "\n".join(line for line in code.splitlines() if not line.lstrip().startswith("%"))
+    return notebook_cells.strip_magics(code)
 
 
 def load_solution(assignment, answers=None):

@@ -11,6 +11,7 @@ from threadpoolctl import threadpool_limits
 
 from autograder import notebook_cells
 from autograder.checks import cnn_digits as checks
+from autograder.references import cnn as cnn_reference
 from autograder.mistakes import by_name, catalogue, mistakes_for
 from autograder.paths import source_notebook
 from autograder.solutions import load_solution
@@ -257,7 +258,7 @@ def test_loss_diagnoses(data, variant, phrase, which):
 def test_relu_mask_from_the_output_is_right(data, monkeypatch):
     def by_output(params, X, y=None, reg=0.0):
         with monkeypatch.context() as m:     # mask by the ReLU's output: the same places as its input
-            m.setattr(checks, "relu_backward", lambda dout, x: np.where(np.maximum(x, 0) > 0, dout, 0.0))
+            m.setattr(cnn_reference, "relu_backward", lambda dout, x: np.where(np.maximum(x, 0) > 0, dout, 0.0))
             return checks.reference_loss(params, X, y, reg)
     assert checks.verdict_loss_gradients(by_output, 7, data["X_train"]).passed
 

@@ -27,7 +27,6 @@ def test_display_cells_run_in_the_sandbox_only_and_sandbox_time_is_counted(tmp_p
     folder = tmp_path / "course" / "submitted" / "slow" / A
     folder.mkdir(parents=True)
     nbformat.write(nb, str(folder / f"{A}.ipynb"))
-    monkeypatch.setattr(core, "_sandbox_seconds", 0.0)   # restored after the test
     ran_in_grader = []
     real = engine_grade.run_in_grader
     monkeypatch.setattr(engine_grade, "run_in_grader",
@@ -42,16 +41,18 @@ def test_display_cells_run_in_the_sandbox_only_and_sandbox_time_is_counted(tmp_p
     assert display and not set(display) & set(ran_in_grader)
     assert set(others) <= set(ran_in_grader)
     assert result.sandbox_seconds >= 1.5
-    assert core.notebook_seconds(time.perf_counter()) >= 1.5   # what check_run_time adds under the engine
+    assert core.notebook_seconds(time.perf_counter()) < 1.0    # the grading context ended with the submission
+    with core.grading(result.seed, result.sandbox_seconds):
+        assert core.notebook_seconds(time.perf_counter()) >= 1.5   # what check_run_time adds under the engine
 
 
-def test_run_time_check_counts_the_sandbox(monkeypatch):
+def test_run_time_check_counts_the_sandbox():
     start = time.perf_counter()
-    monkeypatch.setattr(core, "_sandbox_seconds", 0.0)
     cnn_checks.check_run_time(start)
-    monkeypatch.setattr(core, "_sandbox_seconds", cnn_checks.TIME_LIMIT + 1.0)
-    with pytest.raises(AssertionError, match=r"ran in 9\d s; the limit is 90 s"):
-        cnn_checks.check_run_time(start)
+    with core.grading(seed=1, sandbox_seconds=cnn_checks.TIME_LIMIT + 1.0):
+        with pytest.raises(AssertionError, match=r"ran in 9\d s; the limit is 90 s"):
+            cnn_checks.check_run_time(start)
+    cnn_checks.check_run_time(start)   # nothing of the grading context outlives it
 
 
 def test_run_time_limit_is_the_notebooks():

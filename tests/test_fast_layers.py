@@ -238,7 +238,7 @@ def test_hidden_grids_cover_the_required_shapes():
     assert {c.pad for c in cases} == {0, 1, 2} and {c.stride for c in cases} == {1, 2, 3}
     assert any(c.x.shape[0] > 1 and c.x.shape[1] != c.w.shape[0] and c.x.shape[2] != c.x.shape[3]
                and c.w.shape[2] != c.w.shape[3] for c in cases)
-    assert {checks.conv_features(c)["windows overlap"] for c in cases} == {True, False}
+    assert {c.features()["windows overlap"] for c in cases} == {True, False}
     configs = checks.cost_cases(5)
     assert set(checks.KNOWN_COSTS) <= set(configs)
     assert {c[5] for c in configs} == {1, 2, 3} and None in {c[6] for c in configs}

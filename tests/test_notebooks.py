@@ -10,7 +10,6 @@ import pytest
 
 from autograder import notebook_cells
 from autograder.course import CONFIG
-from autograder.engine.grade import strip_magics
 from autograder.paths import ASSIGNMENTS, RELEASE, REPO, SOURCE, release_notebook, source_notebook
 from autograder.release import generate_release
 from autograder.solutions import load_solution
@@ -104,7 +103,7 @@ def test_blank_release_fails_every_test_cell(assignment, tmp_path):
 
 def _bound_and_free_names(source):
     """(names a cell binds, names it reads without binding them first itself), from its syntax tree."""
-    tree = ast.parse(strip_magics(notebook_cells.strip_solution_markers(source)))
+    tree = ast.parse(notebook_cells.strip_magics(notebook_cells.strip_solution_markers(source)))
     bound, read = set(), set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Name):
@@ -131,3 +130,8 @@ def test_no_test_depends_on_a_display_cell(assignment):
             provider = next((j for j in range(k - 1, -1, -1) if name in names[j][0]), None)
             assert provider is None or not notebook_cells.is_display(cells[provider]), (
                 f"cell {k} reads {name!r}, last set by the display cell {provider}")
+
+
+def test_strip_magics_drops_magic_and_shell_lines_only():
+    source = "%matplotlib inline\n  !pip install x\nx = 1  # 100% sure\n%%time\ny = '!'"
+    assert notebook_cells.strip_magics(source) == "x = 1  # 100% sure\ny = '!'"

@@ -13,7 +13,9 @@ from autograder.references.pooling import (
     avg_pool_forward_reference,
     global_avg_pool_backward_reference,
     global_avg_pool_forward_reference,
+    max_backward_variant,
     max_pool_backward_reference,
+    max_pool_backward_upsampled,
     max_pool_forward_reference,
 )
 from autograder.solutions import load_solution
@@ -79,7 +81,7 @@ def test_tie_cases_have_ties_and_tile(sol):
     # the first case separates row-major from column-major order
     first = tie_cases(3)[0]
     right = max_pool_backward_reference(first.dout, first.x, first.pool_param)
-    column_major = checks.max_backward_variant(first.x, first.dout, 2, 2, 2, 2, ties="column-major")
+    column_major = max_backward_variant(first.x, first.dout, 2, 2, 2, 2, ties="column-major")
     assert not np.allclose(right, column_major)
 
 
@@ -118,7 +120,7 @@ def test_solutions_pass_the_hidden_checks(sol):
 def test_the_notebook_shows_the_same_buggy_function():
     nb = notebook_cells.read(source_notebook("pooling"))
     cell = next(c for c in nb.cells if notebook_cells.grade_id(c) == "buggy_backward")
-    ours = inspect.getsource(checks.max_pool_backward_upsampled)
+    ours = inspect.getsource(max_pool_backward_upsampled)
     body = lambda src: [line for line in src.splitlines() if '"""' not in line]
     assert body(cell.source) == body(ours)
 
@@ -126,7 +128,7 @@ def test_the_notebook_shows_the_same_buggy_function():
 def test_buggy_function_is_right_exactly_when_stride_equals_window():
     for case in pool_grid(4):
         ph, pw, s = case.params
-        buggy = checks.max_pool_backward_upsampled(case.dout, case.cache)
+        buggy = max_pool_backward_upsampled(case.dout, case.cache)
         right = max_pool_backward_reference(case.dout, case.x, case.pool_param)
         assert np.allclose(buggy, right) == (s == ph == pw), case.describe()
 
@@ -170,7 +172,7 @@ def as_backward(**variant):
     def backward(dout, cache):
         x, pool_param = cache
         ph, pw, s = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
-        return checks.max_backward_variant(x, dout, ph, pw, s, s, **variant)
+        return max_backward_variant(x, dout, ph, pw, s, s, **variant)
     return backward
 
 
@@ -193,13 +195,13 @@ def test_tie_diagnoses():
 def test_seed_002_bug_only_works_when_stride_equals_window():
     def tiled(dout, cache):                       # window (i, j) placed at (i*ph, j*pw)
         x, pp = cache
-        return checks.max_backward_variant(x, dout, pp["pool_height"], pp["pool_width"],
+        return max_backward_variant(x, dout, pp["pool_height"], pp["pool_width"],
                                            pp["pool_height"], pp["pool_width"])
     assert "only works when the stride equals the window size" in message(
         checks.verdict_max_pool_backward(tiled, grid()))
     # the forum code of the notebook (upsampling with np.repeat) gets the same diagnosis from the pattern
     assert "only works when the stride equals the window size" in message(
-        checks.verdict_max_pool_backward(checks.max_pool_backward_upsampled, grid()))
+        checks.verdict_max_pool_backward(max_pool_backward_upsampled, grid()))
 
 
 def test_avg_not_divided_and_in_place_are_diagnosed():

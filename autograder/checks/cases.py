@@ -1,4 +1,6 @@
 """Seeded case generators shared by the checks."""
+from __future__ import annotations
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,6 +16,7 @@ class ConvCase:
     w: np.ndarray
     b: np.ndarray
     conv_param: dict
+    dout: np.ndarray | None = None   # an upstream gradient shaped like the output, for backward checks
 
     @property
     def stride(self):
@@ -42,6 +45,7 @@ class ConvCase:
             "pad is 0": self.pad == 0,
             "stride is 1": self.stride == 1,
             "C equals F": C == F,
+            "windows overlap": self.stride < max(HH, WW),
         }
 
 
@@ -75,4 +79,18 @@ def conv_grid(seed):
             W = int(rng.choice([v for v in range(max(HH, WW) + 2, 11) if v != H]))
             N = int(rng.integers(2, 4))
             cases.append(_conv_case(rng, N, C, F, H, W, HH, WW, stride, pad))
+    return cases
+
+
+def backward_cases(seed):
+    """Two cases that keep the failure patterns apart, then the shared grid; every case with a dout.
+
+    A square kernel on a non-square input, and a non-square kernel on a square input (both stride 1),
+    so that "fails only for non-square kernels" and "fails only for non-square inputs" differ.
+    """
+    rng = np.random.default_rng(seed + 1)
+    cases = [_conv_case(rng, 2, 2, 3, 6, 8, 3, 3, 1, 1), _conv_case(rng, 2, 3, 2, 7, 7, 2, 3, 1, 0)] + conv_grid(seed)
+    rng = np.random.default_rng(seed + 2)
+    for case in cases:
+        case.dout = rng.standard_normal(case.out_shape())
     return cases

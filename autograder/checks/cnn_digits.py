@@ -1,8 +1,7 @@
 """Hidden checks for the assignment `cnn_digits`.
 
-The network is conv - relu - 2x2 max pool - affine - relu - affine - softmax. The references here are
-built from `convbook.layers`, with switches that reproduce typical mistakes, so that a wrong answer
-which equals a known wrong variant gets a sentence naming the mistake.
+The network is conv - relu - 2x2 max pool - affine - relu - affine - softmax; its reference, with switches
+that reproduce typical mistakes, is `autograder.references.cnn`.
 
 Every check calls only the one student function it grades: the loss is compared with the reference
 on parameters the check draws itself, the gradient checker and the training loop are given the
@@ -14,31 +13,27 @@ import numpy as np
 
 from autograder.checks.core import (
     StudentError,
-    Verdict,
-    call_checked,
-    call_student,
+    call,
     compare_array,
     failed,
+    first_failure,
     notebook_seconds,
     passed,
     require,
+    returns,
     run_seed,
 )
-from convbook.gradcheck import eval_numerical_gradient, rel_error
-from convbook.layers import (
-    affine_backward,
-    affine_forward,
-    conv_backward,
-    conv_forward,
-    max_pool_backward,
-    max_pool_forward,
-    relu_backward,
-    relu_forward,
-    softmax_loss,
+from autograder.references.cnn import (
+    KEYS,
+    WEIGHTS,
+    accuracy,
+    reference_adam,
+    reference_gradient_errors,
+    reference_init,
+    reference_loss,
 )
+from convbook.gradcheck import eval_numerical_gradient, rel_error
 
-KEYS = ("W1", "b1", "W2", "b2", "W3", "b3")
-WEIGHTS = ("W1", "W2", "W3")
 LOG10 = math.log(10)
 
 # The network of the notebook (init_params' defaults) and the training settings (train's defaults).
@@ -50,7 +45,6 @@ ACCURACY_THRESHOLD = 0.97           # on the 360 test images: at most 10 mistake
 INITIAL_LOSS_TOLERANCE = 0.05       # |initial loss - log(10)|: random weights of scale 0.05 move it by ~0.02
 GRADIENT_TOLERANCE = 1e-6           # relative error of a whole-network gradient check
 TIME_LIMIT = 90                     # seconds for the whole notebook on 2 CPU cores
-POOL_PARAM = {"pool_height": 2, "pool_width": 2, "stride": 2}
 
 # ---------------------------------------------------------------------------------------------------
 # Diagnosis sentences (the mistake catalogue checks that the feedback contains a phrase of each).
@@ -115,110 +109,8 @@ TRAIN_MISALIGNED = ("Your training loss does not go down (first steps {first:.2f
 TRAIN_HISTORY = "history must be a dict with lists 'loss', 'train_acc' and 'val_acc'."
 
 
-# ---------------------------------------------------------------------------------------------------
-# References
-
-def reference_init(num_filters=32, filter_size=3, hidden_dim=128, num_classes=10, input_shape=(1, 8, 8),
-                   weight_scale=5e-2, seed=0, bias_scale=0.0):
-    """The parameters init_params draws (the same numbers for the same seed).
-
-    bias_scale > 0 then draws random biases too (for gradient checks, away from the ReLU's kink).
-    """
-    rng = np.random.default_rng(seed)
-    C, H, W = input_shape
-    shapes = {"W1": (num_filters, C, filter_size, filter_size), "b1": (num_filters,),
-              "W2": (num_filters * (H // 2) * (W // 2), hidden_dim), "b2": (hidden_dim,),
-              "W3": (hidden_dim, num_classes), "b3": (num_classes,)}
-    params = {name: weight_scale * rng.standard_normal(shapes[name]) for name in WEIGHTS}
-    for name in ("b1", "b2", "b3"):
-        params[name] = bias_scale * rng.standard_normal(shapes[name]) if bias_scale else np.zeros(shapes[name])
-    return {name: params[name] for name in KEYS}
-
-
-def _relu_back(dout, x, by_dout):
-    return np.where(dout > 0, dout, 0.0) if by_dout else relu_backward(dout, x)
-
-
-def reference_loss(params, X, y=None, reg=0.0, variant=()):
-    """The network's scores, or (loss, grads), from convbook.layers.
-
-    variant: names of mistakes to make, for diagnosis: "summed" (loss and dscores not divided by N),
-    "reg_twice_loss", "reg_missing_loss", "reg_on_biases", "reg_missing_grad", "reg_twice_grad",
-    "relu1_dout", "relu2_dout" (ReLU backward masked by dout > 0), "nhwc_flatten".
-    """
-    variant = set(variant)
-    W1, b1, W2, b2, W3, b3 = (params[k] for k in KEYS)
-    conv_param = {"stride": 1, "pad": (W1.shape[2] - 1) // 2}
-    conv, conv_cache = conv_forward(X, W1, b1, conv_param)
-    conv_relu, _ = relu_forward(conv)
-    pooled, pool_cache = max_pool_forward(conv_relu, POOL_PARAM)
-    N = X.shape[0]
-    flat = pooled.transpose(0, 2, 3, 1) if "nhwc_flatten" in variant else pooled
-    hidden, hidden_cache = affine_forward(flat.reshape(N, -1), W2, b2)
-    hidden_relu, _ = relu_forward(hidden)
-    scores, scores_cache = affine_forward(hidden_relu, W3, b3)
-    if y is None:
-        return scores
-    loss, dscores = softmax_loss(scores, y)
-    if "summed" in variant:
-        loss, dscores = loss * N, dscores * N
-    penalised = WEIGHTS + (("b1", "b2", "b3") if "reg_on_biases" in variant else ())
-    penalty = 0.5 * reg * sum(np.sum(params[k] ** 2) for k in penalised)
-    loss += (2 if "reg_twice_loss" in variant else 0 if "reg_missing_loss" in variant else 1) * penalty
-    grads = {}
-    dhidden_relu, grads["W3"], grads["b3"] = affine_backward(dscores, scores_cache)
-    dhidden = _relu_back(dhidden_relu, hidden, "relu2_dout" in variant)
-    dflat, grads["W2"], grads["b2"] = affine_backward(dhidden, hidden_cache)
-    dflat = dflat.reshape(flat.shape)
-    dpooled = dflat.transpose(0, 3, 1, 2) if "nhwc_flatten" in variant else dflat
-    dconv_relu = max_pool_backward(np.ascontiguousarray(dpooled), pool_cache)
-    dconv = _relu_back(dconv_relu, conv, "relu1_dout" in variant)
-    _, grads["W1"], grads["b1"] = conv_backward(dconv, conv_cache)
-    factor = 2 if "reg_twice_grad" in variant else 0 if "reg_missing_grad" in variant else 1
-    for name in penalised:
-        grads[name] = grads[name] + factor * reg * params[name]
-    return float(loss), grads
-
-
-def reference_adam(w, dw, state, lr, beta1=0.9, beta2=0.999, eps=1e-8, variant=""):
-    """One Adam step; returns (next_w, new_state). variant: a mistake to make, for diagnosis."""
-    if variant == "betas_swapped":
-        beta1, beta2 = beta2, beta1
-    t = state.get("t", 0)
-    t_correct = t if variant == "t_late" else t + 1
-    m_old = state.get("m", np.zeros_like(w))
-    v_old = state.get("v", np.zeros_like(w))
-    m = dw if variant == "no_momentum" else beta1 * m_old + (1 - beta1) * dw
-    v = beta2 * v_old + (1 - beta2) * (dw if variant == "not_squared" else dw * dw)
-    if variant == "no_bias_correction":
-        m_hat, v_hat = m, v
-    else:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            m_hat, v_hat = m / (1 - beta1 ** t_correct), v / (1 - beta2 ** t_correct)
-    with np.errstate(invalid="ignore"):
-        step = lr * m_hat / (np.sqrt(v_hat) + eps)
-    next_w = w + step if variant == "ascent" else w - step
-    return next_w, {"m": m, "v": v, "t": t + 1}
-
-
-def reference_gradient_errors(loss_fn, params, X, y, reg=0.0):
-    """{name: rel_error(analytic, numeric)} with every number in float64."""
-    params64 = {k: np.array(v, dtype=np.float64) for k, v in params.items()}
-    X64 = np.array(X, dtype=np.float64)
-    _, grads = loss_fn(params64, X64, y, reg)
-    errors = {}
-    for name in params64:
-        numeric = eval_numerical_gradient(lambda _: loss_fn(params64, X64, y, reg)[0], params64[name])
-        errors[name] = rel_error(grads[name], numeric)
-    return errors
-
-
-def accuracy(scores, y):
-    return float(np.mean(np.argmax(scores, axis=1) == y))
-
-
 def digits_data():
-    from convbook.digits import load_digits_split
+    from convbook.digits import load_digits_split   # loaded when a check needs it
 
     return load_digits_split()
 
@@ -283,7 +175,7 @@ def gradcheck_case(seed, images=None):
 
 def _call(fn, args, names, where):
     """(result, None) or (None, failed Verdict)."""
-    return call_checked(fn, args, names, where, "work on copies", hint=_error_hint)
+    return call(fn, args, names, where, "work on copies", hint=_error_hint)
 
 
 def _error_hint(message):
@@ -405,15 +297,16 @@ def _loss_attempt(cnn_loss, case):
     scores, problem = _call(cnn_loss, (case.params, case.X), names, f"{where} cnn_loss(params, X):")
     if problem is not None:
         return problem
-    verdict = compare_array("scores = cnn_loss(params, X)", scores, reference_loss(case.params, case.X))
+    verdict = compare_array("scores = cnn_loss(params, X)", scores, reference_loss(case.params, case.X), where,
+                            lambda: FLATTEN_ORDER if _close(scores, reference_loss(case.params, case.X,
+                                                                                   variant=("nhwc_flatten",))) else "")
     if not verdict.passed:
-        hint = FLATTEN_ORDER if _close(scores, reference_loss(case.params, case.X, variant=("nhwc_flatten",))) else ""
-        return failed(f"{where} {verdict.message} {hint}".strip())
+        return verdict
     result, problem = _call(cnn_loss, (case.params, case.X, case.y, case.reg), names + ("reg",),
                             f"{where} cnn_loss(params, X, y, reg):")
     if problem is not None:
         return problem
-    if not (isinstance(result, tuple) and len(result) == 2):
+    if not returns(result, 2):
         return failed(f"{where} with labels, cnn_loss must return a pair (loss, grads).")
     loss = result[0]
     expected = reference_loss(case.params, case.X, case.y, case.reg)[0]
@@ -429,24 +322,20 @@ def _loss_attempt(cnn_loss, case):
 
 def verdict_loss_value(cnn_loss, seed, images=None):
     cases, large = loss_cases(seed, images)
-    for case in cases:
-        verdict = _loss_attempt(cnn_loss, case)
-        if not verdict.passed:
-            return verdict
+    verdict = first_failure(_loss_attempt(cnn_loss, case) for case in cases)
+    if not verdict.passed:
+        return verdict
     # huge scores: a softmax that is not shifted overflows
     size = np.abs(reference_loss(large.params, large.X)).max()
     result, problem = _call(cnn_loss, (large.params, large.X, large.y, large.reg), ("params", "X", "y", "reg"),
                             f"On {large.describe()} (scores up to {size:.0f}):")
     if problem is not None:
         return problem
-    loss = result[0] if isinstance(result, tuple) and len(result) == 2 else None
+    loss = result[0] if returns(result, 2) else None
     if loss is None or not np.all(np.isfinite(loss)):
         return failed(UNSHIFTED.format(size=size))
-    verdict = _loss_attempt(cnn_loss, large)
-    if not verdict.passed:
-        return verdict
-    return passed(f"cnn_loss: scores and loss match the reference on {len(cases) + 1} hidden networks, "
-                  f"including one with scores up to {size:.0f}.")
+    return first_failure([_loss_attempt(cnn_loss, large)], f"cnn_loss: scores and loss match the reference on "
+                         f"{len(cases) + 1} hidden networks, including one with scores up to {size:.0f}.")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -479,42 +368,44 @@ def _grads_attempt(cnn_loss, case):
                             f"{where} cnn_loss(params, X, y, reg):")
     if problem is not None:
         return problem
-    if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict)):
+    if not (returns(result, 2) and isinstance(result[1], dict)):
         return failed(f"{where} with labels, cnn_loss must return a pair (loss, grads) with grads a dict.")
     grads = result[1]
     if set(grads) != set(KEYS):
         return failed(f"{where} grads must have the keys {', '.join(KEYS)}; got {', '.join(sorted(map(str, grads)))}.")
     expected = reference_loss(case.params, case.X, case.y, case.reg)[1]
-    for name in KEYS:
-        verdict = compare_array(f"grads['{name}']", grads[name], expected[name])
-        if not verdict.passed:
-            return failed(f"{where} {verdict.message} {diagnose_grads(grads, case)}".strip())
-    return passed()
+    return first_failure(compare_array(f"grads['{name}']", grads[name], expected[name], where,
+                                       lambda: diagnose_grads(grads, case)) for name in KEYS)
 
 
 def student_gradient_errors(cnn_loss, case):
     """The grader's own gradient check of the student's loss: {name: relative error}, all in float64."""
     params = {k: v.copy() for k, v in case.params.items()}
-    X = case.X.copy()
 
-    def loss_of(_):
-        return float(cnn_loss({k: v.copy() for k, v in params.items()}, X.copy(), case.y.copy(), case.reg)[0])
+    def loss_and_grads():
+        result, problem = call(cnn_loss, (params, case.X, case.y, case.reg), ("params", "X", "y", "reg"),
+                               f"On {case.describe()}:")
+        if problem is not None:
+            raise StudentError(problem.message)
+        return result
 
-    _, grads = cnn_loss({k: v.copy() for k, v in params.items()}, X.copy(), case.y.copy(), case.reg)
-    return {name: rel_error(np.asarray(grads[name], dtype=float), eval_numerical_gradient(loss_of, params[name]))
+    grads = loss_and_grads()[1]
+    return {name: rel_error(np.asarray(grads[name], dtype=float),
+                            eval_numerical_gradient(lambda _: float(loss_and_grads()[0]), params[name]))
             for name in KEYS}
 
 
 def verdict_loss_gradients(cnn_loss, seed, images=None):
     cases, _ = loss_cases(seed, images)
-    for case in cases:
-        verdict = _grads_attempt(cnn_loss, case)
-        if not verdict.passed:
-            return verdict
+    verdict = first_failure(_grads_attempt(cnn_loss, case) for case in cases)
+    if not verdict.passed:
+        return verdict
     case = gradcheck_case(seed, images)
     try:
         errors = student_gradient_errors(cnn_loss, case)
-    except Exception as exc:  # the student's loss raised on this case
+    except StudentError as exc:
+        return failed(str(exc))
+    except Exception as exc:  # what the student's loss returned does not fit
         return failed(f"On {case.describe()}: your function raised {type(exc).__name__}: {exc}.")
     if not all(e < GRADIENT_TOLERANCE for e in errors.values()):
         return failed(f"On {case.describe()}: " + NOT_CONSISTENT.format(errors=_describe_errors(errors),
@@ -634,15 +525,9 @@ def adam_sequences(seed):
 
 def _call_adam(adam_update, w, dw, state, args, where):
     """Call adam_update on copies; it may update the state dict in place, but not w or dw."""
-    try:
-        result, changed = call_student(lambda w_, dw_, s_: adam_update(w_, dw_, s_, args["lr"], args["beta1"],
-                                                                       args["beta2"], args["eps"]), w, dw, state)
-    except StudentError as exc:
-        return None, failed(f"{where} your function raised {exc}.")
-    if 0 in changed or 1 in changed:
-        return None, failed(f"{where} your function modified w or dw in place; return a new next_w "
-                            f"(next_w = w - ..., not w -= ...).")
-    return result, None
+    return call(lambda w_, dw_, s_: adam_update(w_, dw_, s_, args["lr"], args["beta1"], args["beta2"], args["eps"]),
+                (w, dw, state), ("w", "dw"), where, "return a new next_w (next_w = w - ..., not w -= ...)",
+                may_change=(2,))
 
 
 def verdict_adam(adam_update, seed):
@@ -657,14 +542,14 @@ def verdict_adam(adam_update, seed):
             result, problem = _call_adam(adam_update, w, dw, state, args, where)
             if problem is not None:
                 return problem
-            if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict)):
+            if not (returns(result, 2) and isinstance(result[1], dict)):
                 return failed(f"{where} adam_update must return a pair (next_w, state) with state a dict.")
             next_w, new_state = result
             expected_w, expected_state = reference_adam(ref_w, dw, ref_state, **args)
-            verdict = compare_array("next_w", next_w, expected_w)
+            verdict = compare_array("next_w", next_w, expected_w, where,
+                                    lambda: diagnose_adam(next_w, ref_w, dw, variant_states, args))
             if not verdict.passed:
-                hint = diagnose_adam(next_w, ref_w, dw, variant_states, args)
-                return failed(f"{where} {verdict.message} {hint}".strip())
+                return verdict
             for variant, _ in ADAM_VARIANTS:
                 variant_states[variant] = reference_adam(ref_w, dw, variant_states[variant], variant=variant,
                                                          **args)[1]
@@ -680,20 +565,17 @@ def verdict_adam(adam_update, seed):
     if problem is not None:
         return problem
     expected_w, expected_state = reference_adam(w, dw, state, **args)
-    if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict)):
+    if not (returns(result, 2) and isinstance(result[1], dict)):
         return failed(f"{where} adam_update must return a pair (next_w, state) with state a dict.")
-    verdict = compare_array("next_w", result[0], expected_w)
-    if not verdict.passed:
-        hint = diagnose_adam(result[0], w, dw, {**{v: state for v, _ in ADAM_VARIANTS}, "fixed": state}, args)
-        return failed(f"{where} {verdict.message} {hint}".strip())
+    states = {**{v: state for v, _ in ADAM_VARIANTS}, "fixed": state}
     new_state = result[1]
-    for key in ("m", "v"):
-        verdict = compare_array(f"state['{key}']", new_state.get(key), expected_state[key])
-        if not verdict.passed:
-            return failed(f"{where} {verdict.message}")
-    if new_state.get("t") != 10:
-        return failed(f"{where} the new state's 't' is {new_state.get('t')!r}, expected 10.")
-    return passed("adam_update: every step of three hidden sequences, and one step from a given state, match.")
+    t = passed() if new_state.get("t") == 10 else failed(f"{where} the new state's 't' is {new_state.get('t')!r}, "
+                                                          "expected 10.")
+    return first_failure([compare_array("next_w", result[0], expected_w, where,
+                                        lambda: diagnose_adam(result[0], w, dw, states, args)),
+                          *(compare_array(f"state['{key}']", new_state.get(key), expected_state[key], where)
+                            for key in ("m", "v")), t],
+                         "adam_update: every step of three hidden sequences, and one step from a given state, match.")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -704,12 +586,11 @@ def verdict_train(train, data):
     settings = dict(TRAINING, verbose=False)
     where = (f"train(params, data, <reference loss>, <reference adam>, "
              f"{', '.join(f'{k}={v!r}' for k, v in settings.items())}):")
-    try:
-        result = call_student(lambda p, d: train(p, d, reference_loss, reference_adam, **settings),
-                              params0, data)[0]
-    except StudentError as exc:
-        return failed(f"{where} your function raised {exc}.")
-    if not (isinstance(result, tuple) and len(result) == 2):
+    result, problem = call(lambda p, d: train(p, d, reference_loss, reference_adam, **settings), (params0, data),
+                           where=where, may_change=(0, 1))
+    if problem is not None:
+        return problem
+    if not returns(result, 2):
         return failed(f"{where} train must return a pair (params, history).")
     params, history = result
     if not isinstance(params, dict) or set(params) != set(KEYS):
@@ -755,38 +636,28 @@ def verdict_train(train, data):
 # ---------------------------------------------------------------------------------------------------
 # Entry points of the hidden test cells
 
-def _require(verdict, seed):
-    require(Verdict(verdict.passed, f"{verdict.message} (seed {seed})"))
-
-
 def check_init_params(init_params):
-    seed = run_seed()
-    _require(verdict_init_params(init_params, seed % 1000, digits_data()), seed)
+    require(verdict_init_params(init_params, run_seed() % 1000, digits_data()))
 
 
 def check_loss_value(cnn_loss):
-    seed = run_seed()
-    _require(verdict_loss_value(cnn_loss, seed, digits_data()["X_train"]), seed)
+    require(verdict_loss_value(cnn_loss, run_seed(), digits_data()["X_train"]))
 
 
 def check_loss_gradients(cnn_loss):
-    seed = run_seed()
-    _require(verdict_loss_gradients(cnn_loss, seed, digits_data()["X_train"]), seed)
+    require(verdict_loss_gradients(cnn_loss, run_seed(), digits_data()["X_train"]))
 
 
 def check_gradient_errors(gradient_errors):
-    seed = run_seed()
-    _require(verdict_gradient_errors(gradient_errors, seed, digits_data()["X_train"]), seed)
+    require(verdict_gradient_errors(gradient_errors, run_seed(), digits_data()["X_train"]))
 
 
 def check_adam(adam_update):
-    seed = run_seed()
-    _require(verdict_adam(adam_update, seed), seed)
+    require(verdict_adam(adam_update, run_seed()))
 
 
 def check_train(train):
-    seed = run_seed()
-    _require(verdict_train(train, digits_data()), seed)
+    require(verdict_train(train, digits_data()))
 
 
 def check_run_time(notebook_start):

@@ -6,17 +6,18 @@ exercise costs the points of that exercise only.
 import numpy as np
 from scipy import signal
 
-from autograder.checks.cases import ConvCase, conv_grid
+from autograder.checks.cases import backward_cases
 from autograder.checks.core import (
-    StudentError,
-    Verdict,
-    call_student,
+    as_array,
+    call,
     compare_array,
-    explain_pattern,
     failed,
+    first_failure,
     first_match,
     passed,
     require,
+    returns,
+    run_grid,
     run_seed,
 )
 from autograder.references.conv import (
@@ -24,6 +25,10 @@ from autograder.references.conv import (
     conv_backward_dx_padded,
     conv_backward_reference,
     conv_matrix_reference,
+    multichannel_reference,
+    pooled_deltas_reference,
+    two_conv_reference,
+    unpool_reference,
 )
 
 # Libraries each graded function may not use (the engine checks the student's code by its syntax tree).
@@ -66,76 +71,50 @@ def max_mask():
     return mask
 
 
-def pooled_deltas_reference(delta_h, w_fc, s):
-    return (w_fc.T @ delta_h).reshape(s.shape) * s * (1 - s)
-
-
-def unpool_reference(pooled, mask):
-    kh, kw = mask.shape[0] // pooled.shape[0], mask.shape[1] // pooled.shape[1]
-    return np.kron(pooled, np.ones((kh, kw))) * mask
-
-
 def corrected_seed_gradient():
     """The kernel gradient of the worked example with the stated (correctly signed) deltas."""
     return signal.correlate2d(O_SEED, unpool_reference(STATED_POOLED_DELTAS, max_mask()), mode="valid")
 
 
-def _fail(message):
-    raise AssertionError(message)
-
-
-def _call(fn, *args, where=""):
-    try:
-        return call_student(fn, *args)
-    except StudentError as exc:
-        _fail(f"{where} your function raised {exc}.".strip())
-
-
-def _as_float_array(value):
-    if value is None or isinstance(value, np.ndarray):
-        return value
-    try:
-        return np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
-        return value
+def _seeded(attempt, shapes, seed, done):
+    """first_failure of attempt(rng, *shape) over `shapes`, with one rng seeded by `seed`."""
+    rng = np.random.default_rng(seed)
+    return first_failure((attempt(rng, *shape) for shape in shapes), done)
 
 
 # ---------------------------------------------------------------------------------------------------
 # Worked example
 # ---------------------------------------------------------------------------------------------------
-def check_pooled_deltas(fc_weights, pooled_deltas):
-    w, _ = _call(fc_weights, where="fc_weights():")
-    w = _as_float_array(w)
+def verdict_pooled_deltas(fc_weights, pooled_deltas, seed):
+    result, problem = call(fc_weights, where="fc_weights():")
+    if problem is not None:
+        return problem
+    w = as_array(result)
     if isinstance(w, np.ndarray) and w.shape == FC_WEIGHTS.shape and np.allclose(np.abs(w), np.abs(FC_WEIGHTS)) \
             and not np.allclose(w, FC_WEIGHTS):
         wrong = [f"({i}, {j})" for i, j in zip(*np.nonzero(~np.isclose(w, FC_WEIGHTS)))]
-        _fail("fc_weights() has the right magnitudes but not the right minus signs (entries "
-              f"{', '.join(wrong)} differ in sign): pick the signs that reproduce all four stated deltas.")
-    require(compare_array("fc_weights()", w, FC_WEIGHTS))
+        return failed("fc_weights() has the right magnitudes but not the right minus signs (entries "
+                      f"{', '.join(wrong)} differ in sign): pick the signs that reproduce all four stated deltas.")
+    verdict = compare_array("fc_weights()", w, FC_WEIGHTS)
+    if not verdict.passed:
+        return verdict
 
-    rng = np.random.default_rng(run_seed())
-    for k, shape in ((2, (2, 2)), (3, (2, 3)), (1, (3, 1))):
-        delta_h = rng.standard_normal(k)
-        w_fc = rng.standard_normal((k, shape[0] * shape[1]))
-        s = rng.uniform(0.05, 0.95, size=shape)
+    def attempt(rng, k, shape):
+        delta_h, w_fc, s = rng.standard_normal(k), rng.standard_normal((k, shape[0] * shape[1])), \
+            rng.uniform(0.05, 0.95, size=shape)
         where = f"pooled_deltas with {k} output neurons and a {shape} pooled map:"
-        got, changed = _call(pooled_deltas, delta_h, w_fc, s, where=where)
-        got = _as_float_array(got)
-        expected = pooled_deltas_reference(delta_h, w_fc, s)
-        verdict = compare_array("the pooled deltas", got, expected)
-        if not verdict.passed:
-            hint = first_match(got, [
-                ("You left out the derivative of the sigmoid: multiply by s * (1 - s).",
-                 (w_fc.T @ delta_h).reshape(shape)),
-                ("You multiplied by s instead of the sigmoid's derivative s * (1 - s).",
-                 (w_fc.T @ delta_h).reshape(shape) * s),
-                ("You multiplied by (1 - s) only; the sigmoid's derivative is s * (1 - s).",
-                 (w_fc.T @ delta_h).reshape(shape) * (1 - s)),
-            ]) or ""
-            _fail(f"{where} {verdict.message} {hint}".strip())
-        if changed:
-            _fail(f"{where} your function modified its inputs in place.")
-    print("pooled deltas: hidden checks pass.")
+        got, problem = call(pooled_deltas, (delta_h, w_fc, s), ("delta_h", "w_fc", "s"), where)
+        if problem is not None:
+            return problem
+        got, back = as_array(got), (w_fc.T @ delta_h).reshape(shape)
+        return compare_array("the pooled deltas", got, pooled_deltas_reference(delta_h, w_fc, s), where,
+                             lambda: first_match(got, [
+            ("You left out the derivative of the sigmoid: multiply by s * (1 - s).", back),
+            ("You multiplied by s instead of the sigmoid's derivative s * (1 - s).", back * s),
+            ("You multiplied by (1 - s) only; the sigmoid's derivative is s * (1 - s).", back * (1 - s)),
+        ]) or "")
+
+    return _seeded(attempt, ((2, (2, 2)), (3, (2, 3)), (1, (3, 1))), seed, "pooled deltas: hidden checks pass.")
 
 
 def _kernel_gradient_hint(got, o, d):
@@ -150,28 +129,20 @@ def _kernel_gradient_hint(got, o, d):
     ]) or ""
 
 
-def check_kernel_gradient_2d(kernel_gradient_2d):
-    rng = np.random.default_rng(run_seed())
-    shapes = (((5, 5), (4, 4)), ((6, 8), (4, 5)), ((7, 5), (5, 4)), ((4, 6), (1, 2)))
-    for o_shape, d_shape in shapes:
+def verdict_kernel_gradient_2d(kernel_gradient_2d, seed):
+    def attempt(rng, o_shape, d_shape):
         o, d = rng.standard_normal(o_shape), rng.standard_normal(d_shape)
         where = f"kernel_gradient_2d(o {o_shape}, d {d_shape}):"
-        got, changed = _call(kernel_gradient_2d, o, d, where=where)
-        got = _as_float_array(got)
-        verdict = compare_array("the kernel gradient", got, signal.correlate2d(o, d, mode="valid"))
-        if not verdict.passed:
-            _fail(f"{where} {verdict.message} {_kernel_gradient_hint(got, o, d)}".strip())
-        if changed:
-            _fail(f"{where} your function modified its inputs in place.")
-    print("kernel_gradient_2d: hidden cases pass.")
+        got, problem = call(kernel_gradient_2d, (o, d), ("o", "d"), where)
+        return problem or compare_array("the kernel gradient", as_array(got), signal.correlate2d(o, d, mode="valid"),
+                                        where, lambda: _kernel_gradient_hint(as_array(got), o, d))
+
+    shapes = (((5, 5), (4, 4)), ((6, 8), (4, 5)), ((7, 5), (5, 4)), ((4, 6), (1, 2)))
+    return _seeded(attempt, shapes, seed, "kernel_gradient_2d: hidden cases pass.")
 
 
-def check_pool_conv_backward_2d(pool_conv_backward_2d):
-    rng = np.random.default_rng(run_seed())
-    # (input shape, pooled shape, pooling window): the conv kernel is 2x2 or 3x2.
-    for o_shape, pooled_shape, window in (((5, 5), (2, 2), (2, 2)), ((7, 6), (3, 2), (2, 2)), ((5, 9), (2, 3), (2, 3))):
-        KH, KW = (2, 2) if o_shape == (5, 5) else (o_shape[0] - pooled_shape[0] * window[0] + 1,
-                                                   o_shape[1] - pooled_shape[1] * window[1] + 1)
+def verdict_pool_conv_backward_2d(pool_conv_backward_2d, seed):
+    def attempt(rng, o_shape, pooled_shape, window):
         o = rng.standard_normal(o_shape)
         pooled = rng.standard_normal(pooled_shape)
         mask = np.zeros((pooled_shape[0] * window[0], pooled_shape[1] * window[1]), dtype=bool)
@@ -179,158 +150,122 @@ def check_pool_conv_backward_2d(pool_conv_backward_2d):
             for j in range(pooled_shape[1]):
                 mask[i * window[0] + rng.integers(window[0]), j * window[1] + rng.integers(window[1])] = True
         where = f"pool_conv_backward_2d(o {o_shape}, pooled_delta {pooled_shape}, max_mask {mask.shape}):"
-        result, changed = _call(pool_conv_backward_2d, o, pooled, mask, where=where)
-        if not (isinstance(result, tuple) and len(result) == 2):
-            _fail(f"{where} return a pair (d, dw).")
-        d, dw = (_as_float_array(v) for v in result)
+        result, problem = call(pool_conv_backward_2d, (o, pooled, mask), ("o", "pooled_delta", "max_mask"), where)
+        if problem is not None:
+            return problem
+        if not returns(result, 2):
+            return failed(f"{where} return a pair (d, dw).")
+        d, dw = (as_array(v) for v in result)
         d_ref = unpool_reference(pooled, mask)
-        verdict = compare_array("the delta map d", d, d_ref)
-        if not verdict.passed:
-            hint = first_match(d, [
+        return first_failure([
+            compare_array("the delta map d", d, d_ref, where, lambda: first_match(d, [
                 ("You spread each pooled delta over its whole window: max pooling sends it only to the "
-                 "position of the maximum (multiply by max_mask).", np.kron(pooled, np.ones(window))),
-            ]) or ""
-            _fail(f"{where} {verdict.message} {hint}".strip())
-        verdict = compare_array("the kernel gradient dw", dw, signal.correlate2d(o, d_ref, mode="valid"))
-        if not verdict.passed:
-            _fail(f"{where} {verdict.message} {_kernel_gradient_hint(dw, o, d_ref)}".strip())
-        if changed:
-            _fail(f"{where} your function modified its inputs in place.")
-    # The worked example itself: the corrected gradient.
-    d, dw = pool_conv_backward_2d(O_SEED, STATED_POOLED_DELTAS, max_mask())
-    require(compare_array("the corrected kernel gradient of the worked example", _as_float_array(dw),
-                          corrected_seed_gradient()))
-    print("pool_conv_backward_2d: hidden cases pass.")
+                 "position of the maximum (multiply by max_mask).", np.kron(pooled, np.ones(window)))]) or ""),
+            compare_array("the kernel gradient dw", dw, signal.correlate2d(o, d_ref, mode="valid"), where,
+                          lambda: _kernel_gradient_hint(dw, o, d_ref))])
+
+    # (input shape, pooled shape, pooling window); the worked example itself comes last
+    shapes = (((5, 5), (2, 2), (2, 2)), ((7, 6), (3, 2), (2, 2)), ((5, 9), (2, 3), (2, 3)))
+    verdict = _seeded(attempt, shapes, seed, "pool_conv_backward_2d: hidden cases pass.")
+    if not verdict.passed:
+        return verdict
+    result, problem = call(pool_conv_backward_2d, (O_SEED, STATED_POOLED_DELTAS, max_mask()), where="On the worked example:")
+    if problem is not None or not returns(result, 2):
+        return problem or failed("On the worked example: return a pair (d, dw).")
+    worked = compare_array("the corrected kernel gradient of the worked example", as_array(result[1]),
+                           corrected_seed_gradient())
+    return worked if not worked.passed else verdict
 
 
 # ---------------------------------------------------------------------------------------------------
 # Two layers, several channels
 # ---------------------------------------------------------------------------------------------------
-def two_conv_reference(x, k1, k2, delta2):
-    o = signal.correlate2d(x, k1, mode="valid")
-    delta1 = signal.convolve2d(delta2, k2, mode="full")
-    return delta1, signal.correlate2d(x, delta1, mode="valid"), signal.correlate2d(o, delta2, mode="valid")
-
-
-def check_two_conv_backward(two_conv_backward):
-    rng = np.random.default_rng(run_seed())
-    for x_shape, k1_shape, k2_shape in (((6, 6), (2, 2), (2, 2)), ((7, 9), (3, 2), (2, 3)), ((8, 6), (2, 3), (4, 1))):
+def verdict_two_conv_backward(two_conv_backward, seed):
+    def attempt(rng, x_shape, k1_shape, k2_shape):
         x, k1, k2 = rng.standard_normal(x_shape), rng.standard_normal(k1_shape), rng.standard_normal(k2_shape)
         z_shape = (x_shape[0] - k1_shape[0] - k2_shape[0] + 2, x_shape[1] - k1_shape[1] - k2_shape[1] + 2)
         delta2 = rng.standard_normal(z_shape)
         where = f"two_conv_backward(x {x_shape}, k1 {k1_shape}, k2 {k2_shape}, delta2 {z_shape}):"
-        result, changed = _call(two_conv_backward, x, k1, k2, delta2, where=where)
-        if not (isinstance(result, tuple) and len(result) == 3):
-            _fail(f"{where} return a triple (delta1, dk1, dk2).")
-        delta1, dk1, dk2 = (_as_float_array(v) for v in result)
+        result, problem = call(two_conv_backward, (x, k1, k2, delta2), ("x", "k1", "k2", "delta2"), where)
+        if problem is not None:
+            return problem
+        if not returns(result, 3):
+            return failed(f"{where} return a triple (delta1, dk1, dk2).")
+        delta1, dk1, dk2 = (as_array(v) for v in result)
         ref_delta1, ref_dk1, ref_dk2 = two_conv_reference(x, k1, k2, delta2)
-        verdict = compare_array("delta1", delta1, ref_delta1)
-        if not verdict.passed:
-            hint = first_match(delta1, [
+        o = signal.correlate2d(x, k1, mode="valid")
+        return first_failure([
+            compare_array("delta1", delta1, ref_delta1, where, lambda: first_match(delta1, [
                 ("delta1 used k2 as it is: sending a delta back through a cross-correlation is a full "
                  "convolution, i.e. a correlation with the kernel rotated by 180 degrees.",
-                 lambda: signal.correlate2d(delta2, k2, mode="full")),
-            ]) or ""
-            _fail(f"{where} {verdict.message} {hint}".strip())
-        verdict = compare_array("dk2", dk2, ref_dk2)
-        if not verdict.passed:
-            hint = "" if dk2 is None else _kernel_gradient_hint(dk2, signal.correlate2d(x, k1, mode="valid"), delta2)
-            _fail(f"{where} {verdict.message} dk2 correlates the first layer's output o = x * k1 with delta2. {hint}".strip())
-        verdict = compare_array("dk1", dk1, ref_dk1)
-        if not verdict.passed:
-            hint = _kernel_gradient_hint(dk1, x, ref_delta1)
-            _fail(f"{where} {verdict.message} dk1 correlates the network input x with delta1. {hint}".strip())
-        if changed:
-            _fail(f"{where} your function modified its inputs in place.")
-    print("two_conv_backward: hidden cases pass.")
+                 lambda: signal.correlate2d(delta2, k2, mode="full"))]) or ""),
+            compare_array("dk2", dk2, ref_dk2, where, lambda: "dk2 correlates the first layer's output o = x * k1 "
+                          "with delta2. " + _kernel_gradient_hint(dk2, o, delta2)),
+            compare_array("dk1", dk1, ref_dk1, where, lambda: "dk1 correlates the network input x with delta1. "
+                          + _kernel_gradient_hint(dk1, x, ref_delta1))])
+
+    shapes = (((6, 6), (2, 2), (2, 2)), ((7, 9), (3, 2), (2, 3)), ((8, 6), (2, 3), (4, 1)))
+    return _seeded(attempt, shapes, seed, "two_conv_backward: hidden cases pass.")
 
 
-def multichannel_reference(x, delta):
-    return np.array([[signal.correlate2d(x[c], delta[f], mode="valid") for c in range(x.shape[0])]
-                     for f in range(delta.shape[0])])
-
-
-def check_multichannel_kernel_gradient(multichannel_kernel_gradient):
-    rng = np.random.default_rng(run_seed())
-    for x_shape, d_shape in (((3, 6, 5), (2, 4, 4)), ((1, 5, 7), (3, 3, 4)), ((4, 6, 6), (2, 5, 3))):
+def verdict_multichannel_kernel_gradient(multichannel_kernel_gradient, seed):
+    def attempt(rng, x_shape, d_shape):
         x, delta = rng.standard_normal(x_shape), rng.standard_normal(d_shape)
         where = f"multichannel_kernel_gradient(x {x_shape}, delta {d_shape}):"
-        got, changed = _call(multichannel_kernel_gradient, x, delta, where=where)
-        got = _as_float_array(got)
-        expected = multichannel_reference(x, delta)
-        verdict = compare_array("dw", got, expected)
-        if not verdict.passed:
-            F, C = d_shape[0], x_shape[0]
-            hint = first_match(got, [
-                ("Your dw is the right one rotated by 180 degrees in every (f, c) slice: the input comes first, "
-                 "correlate2d(x[c], delta[f], 'valid').", expected[:, :, ::-1, ::-1]),
-                ("Your dw has the filter and channel axes swapped: it is (F, C, HH, WW), dw[f, c] from x[c] and delta[f].",
-                 expected.transpose(1, 0, 2, 3)),
-                ("Your dw is summed over the input channels: every channel c has its own slice dw[f, c].",
-                 expected.sum(axis=1, keepdims=True)),
-            ]) or ""
-            if not hint and isinstance(got, np.ndarray) and got.shape == (C, F) + expected.shape[2:] and F != C:
-                hint = "Your dw has the filter and channel axes swapped: it is (F, C, HH, WW)."
-            _fail(f"{where} {verdict.message} {hint}".strip())
-        if changed:
-            _fail(f"{where} your function modified its inputs in place.")
-    print("multichannel_kernel_gradient: hidden cases pass.")
+        got, problem = call(multichannel_kernel_gradient, (x, delta), ("x", "delta"), where)
+        if problem is not None:
+            return problem
+        got, expected = as_array(got), multichannel_reference(x, delta)
+        swapped = ("Your dw has the filter and channel axes swapped: it is (F, C, HH, WW), dw[f, c] from x[c] "
+                   "and delta[f].")
+        return compare_array("dw", got, expected, where, lambda: first_match(got, [
+            ("Your dw is the right one rotated by 180 degrees in every (f, c) slice: the input comes first, "
+             "correlate2d(x[c], delta[f], 'valid').", expected[:, :, ::-1, ::-1]),
+            (swapped, expected.transpose(1, 0, 2, 3)),
+            ("Your dw is summed over the input channels: every channel c has its own slice dw[f, c].",
+             expected.sum(axis=1, keepdims=True)),
+        ]) or (swapped if isinstance(got, np.ndarray) and d_shape[0] != x_shape[0]
+               and got.shape == expected.transpose(1, 0, 2, 3).shape else ""))
+
+    shapes = (((3, 6, 5), (2, 4, 4)), ((1, 5, 7), (3, 3, 4)), ((4, 6, 6), (2, 5, 3)))
+    return _seeded(attempt, shapes, seed, "multichannel_kernel_gradient: hidden cases pass.")
 
 
 # ---------------------------------------------------------------------------------------------------
 # conv_backward_naive
 # ---------------------------------------------------------------------------------------------------
-def _case(rng, N, C, F, H, W, HH, WW, stride, pad):
-    return ConvCase(x=rng.standard_normal((N, C, H, W)), w=rng.standard_normal((F, C, HH, WW)),
-                    b=rng.standard_normal(F), conv_param={"stride": stride, "pad": pad})
-
-
-def backward_cases(seed):
-    """Two cases that keep the failure patterns apart, then the shared randomized grid.
-
-    A square kernel on a non-square input, and a non-square kernel on a square input (both stride 1),
-    so that "fails only for non-square kernels" and "fails only for non-square inputs" differ.
-    """
-    rng = np.random.default_rng(seed + 1)
-    extra = [_case(rng, 2, 2, 3, 6, 8, 3, 3, 1, 1), _case(rng, 2, 3, 2, 7, 7, 2, 3, 1, 0)]
-    return extra + conv_grid(seed)
-
-
-BACKWARD_ARGS = ("dout", "cache x", "cache w", "cache b", "cache conv_param")
-
-# What a failure pattern usually means; keys are the failing cases' state as explain_pattern words it.
+# What a failure pattern usually means: (feature, its value on every failing case) -> sentence.
 PATTERN_HINTS = {
-    "'kernel is square' false": "Your code seems to assume a square kernel: read HH and WW separately from w.shape.",
-    "'input is square' false": "Your code seems to mix up the height H and the width W of the input.",
-    "'stride is 1' false": "Your backward pass seems to ignore the stride (windows start at i * stride, j * stride).",
-    "'pad is 0' true": "Your code breaks when pad is 0 (look at how you crop the padding).",
+    ("kernel is square", False): "Your code seems to assume a square kernel: read HH and WW separately from w.shape.",
+    ("input is square", False): "Your code seems to mix up the height H and the width W of the input.",
+    ("stride is 1", False): "Your backward pass seems to ignore the stride (windows start at i * stride, j * stride).",
+    ("pad is 0", True): "Your code breaks when pad is 0 (look at how you crop the padding).",
 }
+CROP_AT_PAD_0 = ("dx is empty: with pad = 0 the crop dx_pad[:, :, pad:-pad, pad:-pad] is the slice 0:0. "
+                 "Crop with pad:pad + H and pad:pad + W instead.")
+NOT_CROPPED = "dx still has the padding: crop pad rows and columns from each side (dx has the shape of x)."
+CROP_SWAPPED = "dx has its height and width swapped: crop rows with H and columns with W."
 
 
-def _pattern(results):
-    """explain_pattern's sentence, followed by what that pattern usually means."""
-    sentence = explain_pattern(results)
-    for failing_state, hint in PATTERN_HINTS.items():
-        if f"has {failing_state}" in sentence:
-            return f"{sentence} {hint}"
-    return sentence
+def diagnose_crop(dx, case):
+    """The sentence for a dx of the wrong shape when cropping the padding went wrong, or ""."""
+    N, C, H, W = case.x.shape
+    pad = case.pad
+    if dx.size == 0 and pad == 0:
+        return CROP_AT_PAD_0
+    if dx.shape == (N, C, H + 2 * pad, W + 2 * pad):
+        return NOT_CROPPED
+    if dx.shape in ((N, C, W, H), (N, C, min(W, H + pad), min(H, W + pad))):
+        return CROP_SWAPPED
+    return ""
 
 
-def diagnose_dx(dx, case, dout):
-    x, w = case.x, case.w
-    stride, pad = case.stride, case.pad
-    N, C, H, W = x.shape
-    Hp, Wp = H + 2 * pad, W + 2 * pad
+def diagnose_dx(dx, case):
+    x, w, dout = case.x, case.w, case.dout
+    pad = case.pad
+    H, W = x.shape[2:]
     if isinstance(dx, np.ndarray) and dx.shape != x.shape:
-        if dx.size == 0 and pad == 0:
-            return ("dx is empty: with pad = 0 the crop dx_pad[:, :, pad:-pad, pad:-pad] is the slice 0:0. "
-                    "Crop with pad:pad + H and pad:pad + W instead.")
-        if dx.shape == (N, C, Hp, Wp):
-            return "dx still has the padding: crop pad rows and columns from each side (dx has the shape of x)."
-        dx_pad = conv_backward_dx_padded(dout, w, (Hp, Wp), stride)
-        if dx.shape == dx_pad[:, :, pad:pad + W, pad:pad + H].shape or dx.shape == (N, C, W, H):
-            return "dx has its height and width swapped: crop rows with H and columns with W."
-        return ""
+        return diagnose_crop(dx, case)
     candidates = [
         ("Your dx uses the kernel rotated by 180 degrees: in the scatter form dx_pad[window] += dout * w[f] "
          "the kernel is used as it is (the rotation only appears when dx is written as a full convolution); "
@@ -338,15 +273,15 @@ def diagnose_dx(dx, case, dout):
          lambda: conv_backward_reference(dout, x, w[:, :, ::-1, ::-1], case.b, case.conv_param)[0]),
         ("Your dx ignores the stride: window (i, j) starts at row i * stride and column j * stride of the "
          "padded input (in the convolution form: dilate dout with stride - 1 zeros).",
-         lambda: conv_backward_dx_padded(dout, w, (Hp, Wp), 1)[:, :, pad:pad + H, pad:pad + W]),
+         lambda: conv_backward_dx_padded(dout, w, (H + 2 * pad, W + 2 * pad), 1)[:, :, pad:pad + H, pad:pad + W]),
         ("Your dx reads the kernel with its height and width swapped.",
          lambda: conv_backward_reference(dout, x, w.transpose(0, 1, 3, 2), case.b, case.conv_param)[0]),
     ]
     return first_match(dx, candidates) or ""
 
 
-def diagnose_dw(dw, case, dout):
-    x, w = case.x, case.w
+def diagnose_dw(dw, case):
+    x, w, dout = case.x, case.w, case.dout
     stride, pad = case.stride, case.pad
     x_pad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
     per_image = [conv_backward_dw(dout[n:n + 1], x_pad[n:n + 1], w.shape[2:], stride) for n in range(x.shape[0])]
@@ -365,94 +300,99 @@ def diagnose_dw(dw, case, dout):
     return first_match(dw, candidates) or ""
 
 
-def diagnose_db(db, dout):
+def diagnose_db(db, case):
+    dout = case.dout
     sentence = ("db is summed over the wrong axes: sum dout over the batch and both spatial axes, "
                 "dout.sum(axis=(0, 2, 3)), one value per filter.")
     candidates = [(sentence, dout.sum(axis=axes)) for axes in ((1, 2, 3), (2, 3), (0,), (0, 1, 2, 3), (0, 2), (0, 3))]
-    found = first_match(db, candidates)
-    if found:
-        return found
-    if isinstance(db, np.ndarray) and db.shape != (dout.shape[1],):
-        return sentence
-    if isinstance(db, (float, np.floating)):
-        return sentence
-    return ""
+    wrong_shape = isinstance(db, (float, np.floating)) or (isinstance(db, np.ndarray) and db.shape != (dout.shape[1],))
+    return first_match(db, candidates) or (sentence if wrong_shape else "")
 
 
-def _verdict_one_backward(conv_backward, case, dout):
-    where = f"On the case {case.describe()}:"
-
-    def with_cache(d, x, w, b, conv_param):
-        return conv_backward(d, (x, w, b, conv_param))
-
-    try:
-        result, changed = call_student(with_cache, dout, case.x, case.w, case.b, case.conv_param)
-    except StudentError as exc:
-        return failed(f"{where} your function raised {exc}.")
-    if changed:
-        names = ", ".join(BACKWARD_ARGS[i] for i in changed)
-        return failed(f"{where} your function modified its input ({names}) in place; the cache must stay as the "
-                      "forward pass left it (write the gradients into new arrays, e.g. np.zeros_like(x)).")
-    if not (isinstance(result, tuple) and len(result) == 3):
-        return failed(f"{where} conv_backward_naive must return a triple (dx, dw, db).")
-    dx, dw, db = (_as_float_array(v) for v in result)
-    ref_dx, ref_dw, ref_db = conv_backward_reference(dout, case.x, case.w, case.b, case.conv_param)
-    for name, got, ref, diagnose in (("dx", dx, ref_dx, lambda: diagnose_dx(dx, case, dout)),
-                                     ("dw", dw, ref_dw, lambda: diagnose_dw(dw, case, dout)),
-                                     ("db", db, ref_db, lambda: diagnose_db(db, dout))):
-        verdict = compare_array(name, got, ref)
-        if not verdict.passed:
-            return failed(f"{where} {verdict.message} {diagnose()}".strip())
-    return passed()
+def compare_gradients(where, grads, case, diagnoses=None):
+    """The first of (dx, dw, db) that differs from the reference of `case`, diagnosed (diagnoses: overrides)."""
+    ref = conv_backward_reference(case.dout, case.x, case.w, case.b, case.conv_param)
+    diagnoses = {"dx": diagnose_dx, "dw": diagnose_dw, "db": diagnose_db, **(diagnoses or {})}
+    return first_failure(compare_array(name, got, expected, where, lambda name=name, got=got: diagnoses[name](got, case))
+                         for name, got, expected in zip(("dx", "dw", "db"), grads, ref))
 
 
-def verdict_conv_backward(conv_backward, cases, seed):
-    rng = np.random.default_rng(seed + 2)
-    results, first_failure = [], None
-    for case in cases:
-        dout = rng.standard_normal(case.out_shape())
-        verdict = _verdict_one_backward(conv_backward, case, dout)
-        results.append((case.features(), verdict.passed))
-        if not verdict.passed and first_failure is None:
-            first_failure = verdict
-    if first_failure is None:
-        return passed(f"conv_backward_naive: all {len(cases)} hidden cases pass (dx, dw and db).")
-    n_failed = sum(not ok for _, ok in results)
-    return failed(f"{first_failure.message} ({n_failed} of {len(cases)} hidden cases fail.) {_pattern(results)}".strip())
+def _backward_attempt(conv_backward):
+    def attempt(case):
+        where = f"On the case {case.describe()}:"
+        result, problem = call(lambda d, x, w, b, conv_param: conv_backward(d, (x, w, b, conv_param)),
+                               (case.dout, case.x, case.w, case.b, case.conv_param),
+                               ("dout", "cache x", "cache w", "cache b", "cache conv_param"), where,
+                               "the cache must stay as the forward pass left it (write the gradients into new "
+                               "arrays, e.g. np.zeros_like(x))")
+        if problem is not None:
+            return problem
+        if not returns(result, 3):
+            return failed(f"{where} conv_backward_naive must return a triple (dx, dw, db).")
+        return compare_gradients(where, [as_array(v) for v in result], case)
+    return attempt
 
 
-def check_conv_backward_naive(conv_backward_naive):
-    seed = run_seed()
-    verdict = verdict_conv_backward(conv_backward_naive, backward_cases(seed), seed)
-    require(Verdict(verdict.passed, f"{verdict.message} (seed {seed})"))
+def verdict_conv_backward(conv_backward, cases):
+    return run_grid("conv_backward_naive", cases, _backward_attempt(conv_backward), PATTERN_HINTS,
+                    done=f"conv_backward_naive: all {len(cases)} hidden cases pass (dx, dw and db).")
 
 
 # ---------------------------------------------------------------------------------------------------
 # Convolution as a matrix
 # ---------------------------------------------------------------------------------------------------
-def check_conv_matrix(conv_matrix):
-    rng = np.random.default_rng(run_seed())
-    for k_shape, H, W in (((3, 3), 4, 4), ((2, 3), 5, 4), ((3, 2), 4, 6), ((1, 4), 3, 5)):
+def verdict_conv_matrix(conv_matrix, seed):
+    def attempt(rng, k_shape, H, W):
         kernel = rng.standard_normal(k_shape)
         where = f"conv_matrix(kernel {k_shape}, H={H}, W={W}):"
-        got, changed = _call(conv_matrix, kernel, H, W, where=where)
-        got = _as_float_array(got)
-        expected = conv_matrix_reference(kernel, H, W)
-        verdict = compare_array("T", got, expected)
+        got, problem = call(conv_matrix, (kernel, H, W), ("kernel", "H", "W"), where)
+        if problem is not None:
+            return problem
+        got, expected = as_array(got), conv_matrix_reference(kernel, H, W)
+        transposed = ("Your T is transposed: it has one row per output pixel and one column per input pixel, "
+                      "shape (H' * W', H * W).")
+        verdict = compare_array("T", got, expected, where, lambda: first_match(got, [
+            ("Your T computes a convolution (the kernel flipped), not the layer's cross-correlation: "
+             "T[row of output (i, j), column of input (i + m, j + n)] = kernel[m, n].",
+             conv_matrix_reference(kernel[::-1, ::-1], H, W)),
+            (transposed, expected.T),
+        ]) or (transposed if isinstance(got, np.ndarray) and got.shape == expected.T.shape else ""))
         if not verdict.passed:
-            hint = first_match(got, [
-                ("Your T computes a convolution (the kernel flipped), not the layer's cross-correlation: "
-                 "T[row of output (i, j), column of input (i + m, j + n)] = kernel[m, n].",
-                 conv_matrix_reference(kernel[::-1, ::-1], H, W)),
-                ("Your T is transposed: it has one row per output pixel and one column per input pixel, "
-                 "shape (H' * W', H * W).", expected.T),
-            ]) or ""
-            if not hint and isinstance(got, np.ndarray) and got.shape == expected.T.shape:
-                hint = "Your T is transposed: shape (H' * W', H * W), one row per output pixel."
-            _fail(f"{where} {verdict.message} {hint}".strip())
-        if changed:
-            _fail(f"{where} your function modified the kernel in place.")
+            return verdict
         dout = rng.standard_normal((H - k_shape[0] + 1, W - k_shape[1] + 1))
-        require(compare_array("T.T @ dout.ravel() (the backward pass)", got.T @ dout.ravel(),
-                              signal.convolve2d(dout, kernel, mode="full").ravel()))
-    print("conv_matrix: hidden cases pass; T.T is the backward pass on them.")
+        return compare_array("T.T @ dout.ravel() (the backward pass)", got.T @ dout.ravel(),
+                             signal.convolve2d(dout, kernel, mode="full").ravel())
+
+    shapes = (((3, 3), 4, 4), ((2, 3), 5, 4), ((3, 2), 4, 6), ((1, 4), 3, 5))
+    return _seeded(attempt, shapes, seed, "conv_matrix: hidden cases pass; T.T is the backward pass on them.")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Entry points of the hidden test cells
+# ---------------------------------------------------------------------------------------------------
+def check_pooled_deltas(fc_weights, pooled_deltas):
+    require(verdict_pooled_deltas(fc_weights, pooled_deltas, run_seed()))
+
+
+def check_kernel_gradient_2d(kernel_gradient_2d):
+    require(verdict_kernel_gradient_2d(kernel_gradient_2d, run_seed()))
+
+
+def check_pool_conv_backward_2d(pool_conv_backward_2d):
+    require(verdict_pool_conv_backward_2d(pool_conv_backward_2d, run_seed()))
+
+
+def check_two_conv_backward(two_conv_backward):
+    require(verdict_two_conv_backward(two_conv_backward, run_seed()))
+
+
+def check_multichannel_kernel_gradient(multichannel_kernel_gradient):
+    require(verdict_multichannel_kernel_gradient(multichannel_kernel_gradient, run_seed()))
+
+
+def check_conv_backward_naive(conv_backward_naive):
+    require(verdict_conv_backward(conv_backward_naive, backward_cases(run_seed())))
+
+
+def check_conv_matrix(conv_matrix):
+    require(verdict_conv_matrix(conv_matrix, run_seed()))

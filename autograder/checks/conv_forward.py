@@ -3,15 +3,16 @@ import numpy as np
 
 from autograder.checks.cases import ConvCase, conv_grid
 from autograder.checks.core import (
-    StudentError,
-    Verdict,
-    call_student,
+    as_array,
+    call,
     compare_array,
-    explain_pattern,
     failed,
+    first_failure,
     first_match,
     passed,
     require,
+    returns,
+    run_grid,
     run_seed,
 )
 from autograder.references.conv import conv_forward_reference, full_convolution_reference
@@ -35,9 +36,6 @@ FORBIDDEN = {
     "conv2d_full": (("scipy", "torch", "convolve2d", "fftconvolve"),
                     "compute the wide convolution yourself"),
 }
-
-
-ARG_NAMES = ("x", "w", "b", "conv_param")
 
 
 def diagnose_conv_forward(out, case):
@@ -71,140 +69,146 @@ def diagnose_conv_forward(out, case):
     return first_match(out, candidates) or ""
 
 
+def _conv_attempt(conv_forward):
+    def attempt(case):
+        where = f"On the case {case.describe()}:"
+        result, problem = call(conv_forward, (case.x, case.w, case.b, case.conv_param), ("x", "w", "b", "conv_param"),
+                               where)
+        if problem is not None:
+            return problem
+        if not returns(result, 2):
+            return failed(f"{where} conv_forward_naive must return a pair (out, cache).")
+        return compare_array("out", result[0], conv_forward_reference(case.x, case.w, case.b, case.conv_param), where,
+                             lambda: diagnose_conv_forward(result[0], case))
+    return attempt
+
+
 def verdict_conv_forward(conv_forward, cases):
     """Run the student's conv_forward over `cases` and compare with the scipy reference."""
-    results = []
-    first_failure = None
-    for case in cases:
-        verdict = _verdict_one_conv(conv_forward, case)
-        results.append((case.features(), verdict.passed))
-        if not verdict.passed and first_failure is None:
-            first_failure = verdict
-    if first_failure is None:
-        return passed(f"conv_forward_naive: all {len(cases)} hidden cases pass.")
-    pattern = explain_pattern(results)
-    n_failed = sum(not ok for _, ok in results)
-    return failed(f"{first_failure.message} ({n_failed} of {len(cases)} hidden cases fail.) {pattern}".strip())
+    return run_grid("conv_forward_naive", cases, _conv_attempt(conv_forward))
 
 
-def _verdict_one_conv(conv_forward, case):
-    where = f"On the case {case.describe()}:"
-    try:
-        result, changed = call_student(conv_forward, case.x, case.w, case.b, case.conv_param)
-    except StudentError as exc:
-        return failed(f"{where} your function raised {exc}.")
-    if changed:
-        names = ", ".join(ARG_NAMES[i] for i in changed)
-        return failed(f"{where} your function modified its input ({names}) in place; work on a copy.")
-    if not (isinstance(result, tuple) and len(result) == 2):
-        return failed(f"{where} conv_forward_naive must return a pair (out, cache).")
-    out = result[0]
-    ref = conv_forward_reference(case.x, case.w, case.b, case.conv_param)
-    verdict = compare_array("out", out, ref)
-    if verdict.passed:
-        return verdict
-    diagnosis = diagnose_conv_forward(out, case)
-    return failed(f"{where} {verdict.message} {diagnosis}".strip())
-
-
-def check_output_size(output_size):
-    rng = np.random.default_rng(run_seed())
-    for _ in range(20):
-        kernel, stride, pad = int(rng.integers(1, 6)), int(rng.integers(1, 4)), int(rng.integers(0, 3))
-        size = int(rng.integers(kernel, 20))
+def verdict_output_size(output_size, seed):
+    def attempt(size, kernel, stride, pad):
         expected = reference_output_size(size, kernel, stride, pad)
-        try:
-            got, _ = call_student(output_size, size, kernel, stride, pad)
-        except StudentError as exc:
-            raise AssertionError(f"output_size({size}, {kernel}, {stride}, {pad}) raised {exc}.")
+        got, problem = call(output_size, (size, kernel, stride, pad), where=f"output_size({size}, {kernel}, {stride}, {pad}):")
+        if problem is not None:
+            return problem
         if got != expected or not isinstance(got, (int, np.integer)):
             hint = " Use floor division //, so the result is an int." if got == expected else ""
-            raise AssertionError(f"output_size({size}, {kernel}, stride={stride}, pad={pad}) returned {got!r}, "
-                                 f"expected {expected}.{hint}")
-    print("output_size: hidden cases pass.")
+            return failed(f"output_size({size}, {kernel}, stride={stride}, pad={pad}) returned {got!r}, "
+                          f"expected {expected}.{hint}")
+        return passed()
+
+    rng = np.random.default_rng(seed)
+    cases = ((int(rng.integers(1, 6)), int(rng.integers(1, 4)), int(rng.integers(0, 3))) for _ in range(20))
+    return first_failure((attempt(int(rng.integers(k, 20)), k, s, p) for k, s, p in cases),
+                         "output_size: hidden cases pass.")
+
+
+def verdict_zero_pad(zero_pad, seed):
+    def attempt(x, pad):
+        where = f"zero_pad(x of shape {x.shape}, pad={pad}):"
+        out, problem = call(zero_pad, (x, pad), ("x", "pad"), where, "return a new array")
+        if problem is not None:
+            return problem
+        all_axes = isinstance(out, np.ndarray) and out.shape == tuple(n + 2 * pad for n in x.shape)
+        return compare_array("the padded array", out, np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad))), where,
+                             lambda: "You padded N and C too: pad only H and W (axes 2 and 3)." if all_axes else "")
+
+    rng = np.random.default_rng(seed)
+    return first_failure((attempt(rng.standard_normal((2, 3, 4, 5)), pad) for pad in (0, 1, 3)),
+                         "zero_pad: hidden cases pass.")
+
+
+def verdict_conv_single_step(conv_single_step, seed):
+    def attempt(x_slice, w, b):
+        where = f"conv_single_step with shape {x_slice.shape}:"
+        got, problem = call(conv_single_step, (x_slice, w, b), ("x_slice", "w", "b"), where)
+        if problem is not None:
+            return problem
+        expected = float(np.sum(x_slice * w) + b)
+        if np.ndim(got) != 0:
+            return failed(f"conv_single_step should return a scalar, got shape {np.shape(got)}.")
+        if not np.isclose(float(got), expected, rtol=1e-9, atol=1e-12):
+            hint = " You forgot the bias." if np.isclose(float(got), expected - b) else ""
+            return failed(f"{where} {float(got):.6g}, expected {expected:.6g}.{hint}")
+        return passed()
+
+    rng = np.random.default_rng(seed)
+    shapes = ((3, 2, 4), (1, 3, 3), (4, 1, 2))
+    return first_failure((attempt(rng.standard_normal(s), rng.standard_normal(s), float(rng.standard_normal()))
+                          for s in shapes), "conv_single_step: hidden cases pass.")
+
+
+SOBEL_X = np.array([[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]])
+
+
+def verdict_image_filters(grayscale_kernel, edge_kernels):
+    """Grayscale weights (1, 3, 1, 1) and Sobel filters (2, 1, 3, 3) with zero biases."""
+    gray, problem = call(grayscale_kernel, where="grayscale_kernel():")
+    if problem is not None:
+        return problem
+    edges, problem = call(edge_kernels, where="edge_kernels():")
+    if problem is not None:
+        return problem
+    if not (returns(gray, 2) and returns(edges, 2)):
+        return failed("grayscale_kernel() and edge_kernels() must each return a pair (w, b).")
+    expected = np.stack([SOBEL_X, SOBEL_X.T])[:, None]
+    w = as_array(edges[0])
+    if isinstance(w, np.ndarray) and w.shape == expected.shape and np.allclose(w, -expected):
+        return failed("Your edge kernels have the opposite sign: with cross-correlation the kernel is "
+                      "applied as written, so a left-to-right increase needs +1 on the right.")
+    if isinstance(w, np.ndarray) and w.shape == expected.shape and np.allclose(w, expected[::-1]):
+        return failed("Your two edge kernels are in the wrong order: first the one for changes along x.")
+    return first_failure((compare_array(name, as_array(got), want) for name, got, want in (
+        ("grayscale w", gray[0], np.array([0.299, 0.587, 0.114]).reshape(1, 3, 1, 1)),
+        ("grayscale b", gray[1], np.zeros(1)), ("edge w", w, expected), ("edge b", edges[1], np.zeros(2)))),
+        "image filters: hidden checks pass.")
+
+
+def verdict_conv2d_full(conv2d_full, seed):
+    def attempt(x, k):
+        where = f"conv2d_full(x {x.shape}, k {k.shape}):"
+        got, problem = call(conv2d_full, (x, k), ("x", "k"), where, "return a new array")
+        if problem is not None:
+            return problem
+        expected = full_convolution_reference(x, k)
+        verdict = compare_array("the full convolution", got, expected, where, lambda: first_match(got, [
+            ("You computed a full cross-correlation: flip the kernel.", full_convolution_reference(x, k[::-1, ::-1]))]) or "")
+        if not verdict.passed:
+            return verdict
+        swapped, problem = call(conv2d_full, (k, x), ("k", "x"), where, "return a new array")
+        return problem or compare_array("conv2d_full(k, x) (commutativity)", swapped, expected)
+
+    rng = np.random.default_rng(seed)
+    shapes = (((4, 6), (2, 3)), ((5, 3), (3, 2)), ((3, 3), (3, 3)), ((2, 5), (4, 1)))
+    return first_failure((attempt(rng.standard_normal(xs), rng.standard_normal(ks)) for xs, ks in shapes),
+                         "conv2d_full: hidden cases pass, and it is commutative on them.")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Entry points of the hidden test cells
+
+def check_output_size(output_size):
+    require(verdict_output_size(output_size, run_seed()))
 
 
 def check_zero_pad(zero_pad):
-    rng = np.random.default_rng(run_seed())
-    for pad in (0, 1, 3):
-        x = rng.standard_normal((2, 3, 4, 5))
-        where = f"zero_pad(x of shape {x.shape}, pad={pad}):"
-        try:
-            out, changed = call_student(zero_pad, x, pad)
-        except StudentError as exc:
-            raise AssertionError(f"{where} your function raised {exc}.")
-        expected = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-        verdict = compare_array("the padded array", out, expected)
-        if not verdict.passed and isinstance(out, np.ndarray) and out.shape == (2 + 2 * pad, 3 + 2 * pad, 4 + 2 * pad, 5 + 2 * pad):
-            verdict = failed(verdict.message + " You padded N and C too: pad only H and W (axes 2 and 3).")
-        if changed:
-            verdict = failed("zero_pad modified x in place; return a new array.")
-        if not verdict.passed:
-            raise AssertionError(f"{where} {verdict.message}")
-    print("zero_pad: hidden cases pass.")
+    require(verdict_zero_pad(zero_pad, run_seed()))
 
 
 def check_conv_single_step(conv_single_step):
-    rng = np.random.default_rng(run_seed())
-    for shape in ((3, 2, 4), (1, 3, 3), (4, 1, 2)):
-        x_slice, w = rng.standard_normal(shape), rng.standard_normal(shape)
-        b = float(rng.standard_normal())
-        try:
-            got, _ = call_student(conv_single_step, x_slice, w, b)
-        except StudentError as exc:
-            raise AssertionError(f"conv_single_step with shape {shape}: your function raised {exc}.")
-        expected = float(np.sum(x_slice * w) + b)
-        if np.ndim(got) != 0:
-            raise AssertionError(f"conv_single_step should return a scalar, got shape {np.shape(got)}.")
-        if not np.isclose(float(got), expected, rtol=1e-9, atol=1e-12):
-            hint = " You forgot the bias." if np.isclose(float(got), expected - b) else ""
-            raise AssertionError(f"conv_single_step with shape {shape}: {float(got):.6g}, expected {expected:.6g}.{hint}")
-    print("conv_single_step: hidden cases pass.")
+    require(verdict_conv_single_step(conv_single_step, run_seed()))
 
 
 def check_conv_forward_naive(conv_forward_naive):
-    seed = run_seed()
-    verdict = verdict_conv_forward(conv_forward_naive, [FIXED_CASE] + conv_grid(seed))
-    require(Verdict(verdict.passed, f"{verdict.message} (seed {seed})"))
+    require(verdict_conv_forward(conv_forward_naive, [FIXED_CASE] + conv_grid(run_seed())))
 
 
 def check_image_filters(grayscale_kernel, edge_kernels):
-    """Grayscale weights (1, 3, 1, 1) and Sobel filters (2, 1, 3, 3) with zero biases."""
-    w, b = grayscale_kernel()
-    require(compare_array("grayscale w", np.asarray(w, dtype=float) if w is not None else None,
-                          np.array([0.299, 0.587, 0.114]).reshape(1, 3, 1, 1)))
-    require(compare_array("grayscale b", np.asarray(b, dtype=float), np.zeros(1)))
-    w, b = edge_kernels()
-    sobel_x = np.array([[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]])
-    expected = np.stack([sobel_x, sobel_x.T])[:, None]
-    w = np.asarray(w, dtype=float)
-    if w.shape == expected.shape and np.allclose(w, -expected):
-        raise AssertionError("Your edge kernels have the opposite sign: with cross-correlation the kernel is "
-                             "applied as written, so a left-to-right increase needs +1 on the right.")
-    if w.shape == expected.shape and np.allclose(w, expected[::-1]):
-        raise AssertionError("Your two edge kernels are in the wrong order: first the one for changes along x.")
-    require(compare_array("edge w", w, expected))
-    require(compare_array("edge b", np.asarray(b, dtype=float), np.zeros(2)))
-    print("image filters: hidden checks pass.")
+    require(verdict_image_filters(grayscale_kernel, edge_kernels))
 
 
 def check_conv2d_full(conv2d_full):
-    rng = np.random.default_rng(run_seed())
-    for xs, ks in (((4, 6), (2, 3)), ((5, 3), (3, 2)), ((3, 3), (3, 3)), ((2, 5), (4, 1))):
-        x, k = rng.standard_normal(xs), rng.standard_normal(ks)
-        where = f"conv2d_full(x {xs}, k {ks}):"
-        try:
-            got, changed = call_student(conv2d_full, x, k)
-            swapped, _ = call_student(conv2d_full, k, x)
-        except StudentError as exc:
-            raise AssertionError(f"{where} your function raised {exc}.")
-        expected = full_convolution_reference(x, k)
-        verdict = compare_array("the full convolution", got, expected)
-        if not verdict.passed:
-            flipped = full_convolution_reference(x, k[::-1, ::-1])
-            hint = first_match(got, [("You computed a full cross-correlation: flip the kernel.", flipped)]) or ""
-            raise AssertionError(f"{where} {verdict.message} {hint}".strip())
-        if changed:
-            raise AssertionError(f"{where} your function modified its inputs in place.")
-        require(compare_array("conv2d_full(k, x) (commutativity)", swapped, expected))
-    print("conv2d_full: hidden cases pass, and it is commutative on them.")
+    require(verdict_conv2d_full(conv2d_full, run_seed()))

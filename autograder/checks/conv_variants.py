@@ -11,15 +11,15 @@ import numpy as np
 
 from autograder.checks.core import (
     StudentError,
-    Verdict,
-    call_checked,
+    call,
     call_student,
     compare_array,
-    explain_pattern,
     failed,
     first_match,
     passed,
     require,
+    returns,
+    run_grid,
     run_seed,
 )
 from autograder.references.conv import conv_backward_reference, conv_forward_reference
@@ -81,34 +81,23 @@ GRADIENT_NOT_AVERAGED = ("Your gradient is that of the sum of squared errors, no
 LOSS_AFTER_STEP = "You record the loss after each step; record it before each update (the first loss is at w = 0)."
 
 
+COPY_ADVICE = "work on a copy (for example x = x + 1, not x += 1)"
+
+
 def _call(fn, args, names, where):
-    return call_checked(fn, args, names, where, "work on a copy (for example x = x + 1, not x += 1)")
-
-
-def _require(verdict, seed):
-    require(Verdict(verdict.passed, f"{verdict.message} (seed {seed})"))
+    return call(fn, args, names, where, COPY_ADVICE)
 
 
 def _pair(result, name, where):
     """(out, None) from a (out, cache) result, or (None, failed Verdict)."""
-    if not (isinstance(result, tuple) and len(result) == 2):
+    if not returns(result, 2):
         return None, failed(f"{where} {name} must return a pair (out, cache).")
     return result[0], None
 
 
 def run_cases(label, cases, attempt):
-    """attempt(case) -> (Verdict, diagnosed). One Verdict for all cases, naming a diagnosis if any."""
-    results, failures = [], []
-    for case in cases:
-        verdict, diagnosed = attempt(case)
-        results.append((case["features"], verdict.passed))
-        if not verdict.passed:
-            failures.append((diagnosed, verdict))
-    if not failures:
-        return passed(f"{label}: all {len(cases)} hidden cases pass.")
-    first = ([v for d, v in failures if d] or [v for _, v in failures])[0]
-    pattern = explain_pattern(results)
-    return failed(f"{first.message} ({len(failures)} of {len(cases)} hidden cases fail.) {pattern}".strip())
+    """run_grid over case dicts, whose "features" say what can separate failing from passing cases."""
+    return run_grid(label, cases, attempt, features=lambda case: case["features"])
 
 
 def _geometry_features(stride, pad, HH, WW, tiles=True):
@@ -213,15 +202,14 @@ def verdict_conv_transpose(fn, cases):
         where = (f"On x {case['x'].shape}, w {case['w'].shape}, stride {p['stride']}, pad {p['pad']}:")
         result, problem = _call(fn, (case["x"], case["w"], case["b"], p), ("x", "w", "b", "conv_param"), where)
         if problem is not None:
-            return problem, "in place" in problem.message
+            return problem
         out, problem = _pair(result, "conv_transpose_forward", where)
         if problem is not None:
-            return problem, False
+            return problem
         verdict = compare_array("out", out, conv_transpose_reference(case["x"], case["w"], case["b"], p))
         if verdict.passed:
-            return verdict, False
-        diagnosis = diagnose_transpose(out, case)
-        return failed(f"{where} {verdict.message} {diagnosis}".strip()), bool(diagnosis)
+            return verdict
+        return failed(f"{where} {verdict.message}", diagnose_transpose(out, case))
     return run_cases("conv_transpose_forward", cases, attempt)
 
 
@@ -244,7 +232,7 @@ def verdict_input_sizes(fn, seed):
             return failed(f"{where} return a list of ints.")
         if got != expected:
             hint = ONLY_SMALLEST if got == expected[:1] and len(expected) > 1 else ""
-            return failed(f"{where} you return {got}, expected {expected}. {hint}".strip())
+            return failed(f"{where} you return {got}, expected {expected}.", hint)
     return passed(f"input_sizes: all {len(specs)} hidden cases pass.")
 
 
@@ -292,15 +280,14 @@ def verdict_conv_dilated(fn, cases):
                  f"dilation {p['dilation']}:")
         result, problem = _call(fn, (case["x"], case["w"], case["b"], p), ("x", "w", "b", "conv_param"), where)
         if problem is not None:
-            return problem, "in place" in problem.message
+            return problem
         out, problem = _pair(result, "conv_dilated_forward", where)
         if problem is not None:
-            return problem, False
+            return problem
         verdict = compare_array("out", out, conv_dilated_reference(case["x"], case["w"], case["b"], p))
         if verdict.passed:
-            return verdict, False
-        diagnosis = diagnose_dilated(out, case)
-        return failed(f"{where} {verdict.message} {diagnosis}".strip()), bool(diagnosis)
+            return verdict
+        return failed(f"{where} {verdict.message}", diagnose_dilated(out, case))
     return run_cases("conv_dilated_forward", cases, attempt)
 
 
@@ -338,15 +325,15 @@ def verdict_grouped_conv(grouped, separable, seed):
         result, problem = _call(grouped, (case["x"], case["w"], case["b"], p, g),
                                 ("x", "w", "b", "conv_param", "groups"), where)
         if problem is not None:
-            return problem, "in place" in problem.message
+            return problem
         out, problem = _pair(result, "conv_grouped_forward", where)
         if problem is not None:
-            return problem, False
+            return problem
         verdict = compare_array("out", out, conv_grouped_reference(case["x"], case["w"], case["b"], p, g))
         if verdict.passed:
-            return verdict, False
+            return verdict
         diagnosis = first_match(out, [(INTERLEAVED, lambda: _interleaved(case["x"], case["w"], case["b"], p, g))]) or ""
-        return failed(f"{where} {verdict.message} {diagnosis}".strip()), bool(diagnosis)
+        return failed(f"{where} {verdict.message}", diagnosis)
 
     verdict = run_cases("conv_grouped_forward", grouped_cases(seed), attempt)
     if not verdict.passed:
@@ -357,9 +344,9 @@ def verdict_grouped_conv(grouped, separable, seed):
         call_student(grouped, x, rng.standard_normal((4, 2, 3, 3)), np.zeros(4), {"stride": 1, "pad": 1}, 3)
     except StudentError as exc:
         if not str(exc).startswith("ValueError"):
-            return failed(f"With 6 channels, 4 filters and groups = 3 your function raised {exc}. {NO_VALUE_ERROR}")
+            return failed(f"With 6 channels, 4 filters and groups = 3 your function raised {exc}.", NO_VALUE_ERROR)
     else:
-        return failed(f"With 6 channels, 4 filters and groups = 3 your function returned a result. {NO_VALUE_ERROR}")
+        return failed("With 6 channels, 4 filters and groups = 3 your function returned a result.", NO_VALUE_ERROR)
     for C, F, H, W, k, stride, pad in ((3, 5, 7, 6, 3, 1, 1), (4, 2, 9, 8, 3, 2, 1), (2, 3, 6, 9, 5, 2, 2)):
         args = (rng.standard_normal((2, C, H, W)), rng.standard_normal((C, 1, k, k)), rng.standard_normal(C),
                 rng.standard_normal((F, C, 1, 1)), rng.standard_normal(F), {"stride": stride, "pad": pad})
@@ -403,7 +390,7 @@ def verdict_separable_cost(fn, seed):
                     hint = POINTWISE_KXK
                 elif got[key] == depth // C_in * C_out + point:
                     hint = DEPTHWISE_COUT
-            return failed(f"{where} {key} is {got[key]}, expected {expected[key]}. {hint}".strip())
+            return failed(f"{where} {key} is {got[key]}, expected {expected[key]}.", hint)
     return passed(f"separable_cost: all {len(specs)} hidden cases pass.")
 
 
@@ -445,7 +432,7 @@ def verdict_receptive_field(fn, seed):
                 if got == _rf_variant(stack, **kwargs):
                     hint = sentence
                     break
-            return failed(f"{where} you return {got!r}, expected {expected}. {hint}".strip())
+            return failed(f"{where} you return {got!r}, expected {expected}.", hint)
     return passed(f"receptive_field: all {len(stacks)} hidden stacks pass.")
 
 
@@ -527,7 +514,7 @@ def verdict_fit_kernel(fn, seed):
                     if first_match(got, [(sentence, w_v if name == "w" else np.asarray(losses_v))]):
                         hint = sentence
                         break
-                return failed(f"{where} {verdict.message} {hint}".strip())
+                return failed(f"{where} {verdict.message}", hint)
         if np.abs(w_ref - K).max() > 1e-3:
             raise AssertionError("the hidden case does not converge: fix the checks")
     return passed("fit_kernel: the hidden kernels are recovered, step by step as the reference.")
@@ -537,45 +524,36 @@ def verdict_fit_kernel(fn, seed):
 # Entry points of the hidden test cells
 
 def check_own_conv_layers(conv_forward_naive, conv_backward_naive):
-    seed = run_seed()
-    _require(verdict_own_conv_layers(conv_forward_naive, conv_backward_naive, seed), seed)
+    require(verdict_own_conv_layers(conv_forward_naive, conv_backward_naive, run_seed()))
 
 
 def check_conv_transpose(conv_transpose_forward):
-    seed = run_seed()
-    _require(verdict_conv_transpose(conv_transpose_forward, transpose_cases(seed)), seed)
+    require(verdict_conv_transpose(conv_transpose_forward, transpose_cases(run_seed())))
 
 
 def check_input_sizes(input_sizes):
-    seed = run_seed()
-    _require(verdict_input_sizes(input_sizes, seed), seed)
+    require(verdict_input_sizes(input_sizes, run_seed()))
 
 
 def check_conv_dilated(conv_dilated_forward):
-    seed = run_seed()
-    _require(verdict_conv_dilated(conv_dilated_forward, dilated_cases(seed)), seed)
+    require(verdict_conv_dilated(conv_dilated_forward, dilated_cases(run_seed())))
 
 
 def check_grouped_conv(conv_grouped_forward, depthwise_separable_forward):
-    seed = run_seed()
-    _require(verdict_grouped_conv(conv_grouped_forward, depthwise_separable_forward, seed), seed)
+    require(verdict_grouped_conv(conv_grouped_forward, depthwise_separable_forward, run_seed()))
 
 
 def check_separable_cost(separable_cost):
-    seed = run_seed()
-    _require(verdict_separable_cost(separable_cost, seed), seed)
+    require(verdict_separable_cost(separable_cost, run_seed()))
 
 
 def check_receptive_field(receptive_field):
-    seed = run_seed()
-    _require(verdict_receptive_field(receptive_field, seed), seed)
+    require(verdict_receptive_field(receptive_field, run_seed()))
 
 
 def check_gradient_footprint(gradient_footprint):
-    seed = run_seed()
-    _require(verdict_gradient_footprint(gradient_footprint, seed), seed)
+    require(verdict_gradient_footprint(gradient_footprint, run_seed()))
 
 
 def check_fit_kernel(fit_kernel):
-    seed = run_seed()
-    _require(verdict_fit_kernel(fit_kernel, seed), seed)
+    require(verdict_fit_kernel(fit_kernel, run_seed()))

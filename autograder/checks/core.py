@@ -1,4 +1,16 @@
-"""Verdicts, safe calls into student code, and array comparison with a diagnosis."""
+"""The one check pipeline: cases -> reference -> comparator, with the student's code called through `call`.
+
+A check draws its cases from the run's seed (`run_seed`), calls the student's function on each through
+`call` (copies of the inputs; an error or an in-place change becomes a failed `Verdict`), compares with a
+reference (`compare_array`) and names the likely mistake (`first_match`). `run_grid` turns a grid of
+cases into one `Verdict`: the first failure that names its mistake, how many cases fail, and the feature
+that separates failing from passing cases. `require` is what a hidden test cell calls.
+
+The grading engine fixes the seed and the sandbox's time with `grading(...)`; in a notebook kernel the
+seed comes from $CONVBOOK_SEED or is drawn once per process.
+"""
+from __future__ import annotations
+
 import contextlib
 import copy
 import io
@@ -7,72 +19,137 @@ import secrets
 import sys
 import time
 import warnings
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 SEED_VARIABLE = "CONVBOOK_SEED"
-_run_seed = None
-_sandbox_seconds = 0.0
 
 
-def set_run_seed(seed):
-    """Fix the seed of the hidden cases (the grading engine sets one per course secret, student, assignment)."""
-    global _run_seed
-    _run_seed = int(seed)
+# ---------------------------------------------------------------------------------------------------
+# The grading context
 
 
-def run_seed():
-    """The seed of this grading run: $CONVBOOK_SEED if set, else drawn once per process."""
-    global _run_seed
-    if _run_seed is None:
+@dataclass(frozen=True)
+class GradingContext:
+    """What one grading run fixes: the hidden cases' seed, the seconds the student's cells ran in the
+    sandbox before the checks, and the assignment's FORBIDDEN rules."""
+
+    seed: int
+    sandbox_seconds: float = 0.0
+    forbidden: Mapping[str, tuple] = field(default_factory=dict)
+
+
+_context: ContextVar[GradingContext | None] = ContextVar("convbook_grading_context", default=None)
+_process_seed: list[int] = []   # a notebook kernel's seed, drawn once
+
+
+@contextlib.contextmanager
+def grading(seed: int, sandbox_seconds: float = 0.0,
+            forbidden: Mapping[str, tuple] | None = None) -> Iterator[GradingContext]:
+    """Run the checks inside `with grading(seed, ...):`; nothing of it outlives the block."""
+    token = _context.set(GradingContext(int(seed), float(sandbox_seconds), dict(forbidden or {})))
+    try:
+        yield _context.get()
+    finally:
+        _context.reset(token)
+
+
+def current_context() -> GradingContext:
+    """The context of the enclosing `grading` block, else a kernel's: $CONVBOOK_SEED or a seed drawn once."""
+    context = _context.get()
+    if context is not None:
+        return context
+    if not _process_seed:
         value = os.environ.get(SEED_VARIABLE)
-        _run_seed = int(value) if value else secrets.randbits(31)
-    return _run_seed
+        _process_seed.append(int(value) if value else secrets.randbits(31))
+    return GradingContext(_process_seed[0])
 
 
-def set_sandbox_seconds(seconds):
-    """Record how long the student's cells ran in the grading engine's sandbox before the checks run here."""
-    global _sandbox_seconds
-    _sandbox_seconds = float(seconds)
+def run_seed() -> int:
+    """The seed of this grading run's hidden cases."""
+    return current_context().seed
 
 
-def notebook_seconds(start):
+def notebook_seconds(start: float) -> float:
     """Seconds the notebook has been running, from `start` (a time.perf_counter() reading in its first cell).
 
-    In a kernel that is the time since `start`. Under the grading engine the student's cells ran in the
-    sandbox first and only the checks run here, so the sandbox's time (measured by the engine) is added.
+    Under the grading engine the student's cells ran in the sandbox first, so the sandbox's time is added.
     """
-    return time.perf_counter() - start + _sandbox_seconds
+    return time.perf_counter() - start + current_context().sandbox_seconds
+
+
+# ---------------------------------------------------------------------------------------------------
+# Verdicts
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """One case of a grid: the case, its features (what can separate failing from passing cases), verdict."""
+
+    case: Any
+    features: Mapping[str, bool]
+    verdict: Verdict
 
 
 @dataclass(frozen=True)
 class Verdict:
-    passed: bool
-    message: str
+    """passed; message; diagnosed: the message names the mistake; results: per case, for a grid."""
 
-    def __bool__(self):
+    passed: bool
+    message: str = ""
+    diagnosed: bool = False
+    results: tuple[CaseResult, ...] = ()
+
+    def __bool__(self) -> bool:
         return self.passed
 
+    def failing(self) -> list[CaseResult]:
+        """The grid's failing cases (with their features), in order."""
+        return [r for r in self.results if not r.verdict.passed]
 
-def passed(message=""):
+
+def passed(message: str = "") -> Verdict:
     return Verdict(True, message)
 
 
-def failed(message):
-    return Verdict(False, message)
+def failed(message: str, diagnosis: str = "", diagnosed: bool = False) -> Verdict:
+    """A failed verdict; a non-empty `diagnosis` (appended) or `diagnosed` marks it as naming the mistake."""
+    return Verdict(False, f"{message} {diagnosis}".strip(), diagnosed or bool(diagnosis))
+
+
+def with_note(verdict: Verdict, note: Verdict) -> Verdict:
+    """`note` if it failed, else `verdict` with the note's message appended."""
+    if not note.passed:
+        return note
+    return Verdict(verdict.passed, f"{verdict.message} {note.message}".strip(), verdict.diagnosed, verdict.results)
+
+
+def require(verdict: Verdict) -> None:
+    """What a hidden test cell calls: raise AssertionError with the message (and the seed) if it failed."""
+    message = f"{verdict.message} (seed {run_seed()})".strip()
+    if not verdict.passed:
+        raise AssertionError(message)
+    if verdict.message:
+        print(message)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Calling the student's code
 
 
 class StudentError(Exception):
     """The student's function raised; carries a readable one-line description."""
 
 
-def call_student(fn, *args):
-    """Call fn(*args) on deep copies of args, so that the student's code cannot change our inputs.
+def call_student(fn: Callable, *args: Any) -> tuple[Any, list[int]]:
+    """fn(*deep copies of args): (result, positions of the arguments it modified in place).
 
-    Warnings and anything written to stderr are shown on stdout (nbgrader would zero a cell that writes
-    to stderr). Returns (result, changed) where `changed` lists the positions of arguments the function
-    modified in place.
+    Warnings and stderr are shown on stdout (nbgrader zeroes a cell that writes to stderr); an exception
+    becomes StudentError.
     """
     copies = copy.deepcopy(args)
     captured = io.StringIO()
@@ -92,26 +169,29 @@ def call_student(fn, *args):
     return result, changed
 
 
-def call_checked(fn, args, names, where, copy_advice, hint=lambda error: "",
-                 failure=lambda message, diagnosed: failed(message)):
-    """Call the student's fn on copies of args: (result, None), or (None, failed Verdict) if it raised or
-    modified an input in place.
+def call(fn: Callable, args: Sequence[Any] = (), names: Sequence[str] = (), where: str = "",
+         copy_advice: str = "work on a copy", hint: Callable[[str], str] = lambda error: "",
+         may_change: Iterable[int] = ()) -> tuple[Any, Verdict | None]:
+    """The one way the checks call student code: (result, None), or (None, failed Verdict) when it raised
+    or modified an input in place (positions in `may_change` may be modified).
 
     names: the arguments' names, for the message; copy_advice: what to do instead of changing an input;
-    hint(error text) -> a sentence added after the error the function raised;
-    failure(message, diagnosed) -> the failed Verdict (diagnosed: the message names the mistake).
+    hint(error text): a sentence added after the error the function raised.
     """
+    where = f"{where} " if where else ""
     try:
         result, changed = call_student(fn, *args)
     except StudentError as exc:
-        return None, failure(f"{where} your function raised {exc}.{hint(str(exc))}", False)
+        return None, failed(f"{where}your function raised {exc}.{hint(str(exc))}")
+    changed = [i for i in changed if i not in set(may_change)]
     if changed:
-        which = ", ".join(names[i] for i in changed)
-        return None, failure(f"{where} your function modified its input ({which}) in place; {copy_advice}.", True)
+        which = ", ".join(names[i] if i < len(names) else f"argument {i + 1}" for i in changed)
+        return None, failed(f"{where}your function modified its input ({which}) in place; {copy_advice}.",
+                            diagnosed=True)
     return result, None
 
 
-def _same(a, b):
+def _same(a: Any, b: Any) -> bool:
     if isinstance(a, np.ndarray):
         return isinstance(b, np.ndarray) and a.shape == b.shape and np.array_equal(a, b, equal_nan=True)
     if isinstance(a, dict):
@@ -121,31 +201,57 @@ def _same(a, b):
     return bool(a == b)
 
 
-def max_error_location(got, expected):
+def as_array(value: Any) -> Any:
+    """A student's answer as a float array when it is array-like (a list, a number); else as it is."""
+    if value is None or isinstance(value, np.ndarray):
+        return value
+    try:
+        return np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        return value
+
+
+def returns(result: Any, count: int) -> bool:
+    """Is `result` a tuple of `count` values (what a layer returns: (out, cache), (dx, dw, db), ...)?"""
+    return isinstance(result, tuple) and len(result) == count
+
+
+# ---------------------------------------------------------------------------------------------------
+# Comparators
+
+
+def max_error_location(got: np.ndarray, expected: np.ndarray) -> str:
     """Index and size of the largest absolute difference, as a readable phrase."""
     diff = np.abs(got - expected)
     idx = np.unravel_index(np.argmax(diff), diff.shape)
     return f"largest error at index {tuple(int(i) for i in idx)}: yours {got[idx]:.6g}, expected {expected[idx]:.6g}"
 
 
-def compare_array(name, got, expected, rtol=1e-6, atol=1e-9):
-    """Compare a student's array with the reference; the verdict says what is wrong if anything."""
+def compare_array(name: str, got: Any, expected: np.ndarray, where: str = "",
+                  diagnose: Callable[[], str] = lambda: "", rtol: float = 1e-6, atol: float = 1e-9) -> Verdict:
+    """Compare a student's array with the reference: passed, or failed saying what is wrong, after `where`
+    and followed by diagnose() (a sentence naming the likely mistake, or "")."""
+    problem = _array_problem(name, got, expected, rtol, atol)
+    return passed() if problem is None else failed(f"{where} {problem}".strip(), diagnose())
+
+
+def _array_problem(name: str, got: Any, expected: np.ndarray, rtol: float, atol: float) -> str | None:
     if got is None:
-        return failed(f"{name} is None: the answer cell was not filled in or does not return it.")
+        return f"{name} is None: the answer cell was not filled in or does not return it."
     if not isinstance(got, np.ndarray):
-        return failed(f"{name} should be a numpy array, got {type(got).__name__}.")
+        return f"{name} should be a numpy array, got {type(got).__name__}."
     if got.shape != expected.shape:
-        return failed(f"{name} has shape {got.shape}, expected {expected.shape}.")
+        return f"{name} has shape {got.shape}, expected {expected.shape}."
     if not np.issubdtype(got.dtype, np.floating):
-        return failed(f"{name} has dtype {got.dtype}; it should be floating point (float64 here).")
+        return f"{name} has dtype {got.dtype}; it should be floating point (float64 here)."
     if not np.all(np.isfinite(got)):
-        return failed(f"{name} contains NaN or infinity.")
+        return f"{name} contains NaN or infinity."
     if not np.allclose(got, expected, rtol=rtol, atol=atol):
-        return failed(f"{name} has the right shape {got.shape} but wrong values; {max_error_location(got, expected)}.")
-    return passed()
+        return f"{name} has the right shape {got.shape} but wrong values; {max_error_location(got, expected)}."
+    return None
 
 
-def first_match(got, candidates):
+def first_match(got: Any, candidates: Iterable[tuple[str, Any]]) -> str | None:
     """The sentence of the first candidate whose array `got` equals (same shape, close values), or None.
 
     candidates: iterable of (sentence, array or callable returning an array).
@@ -155,32 +261,65 @@ def first_match(got, candidates):
             value = value() if callable(value) else value
         except Exception:
             continue
-        if isinstance(got, np.ndarray) and got.shape == value.shape and np.allclose(got, value, rtol=1e-6, atol=1e-9):
+        if isinstance(got, np.ndarray) and isinstance(value, np.ndarray) and got.shape == value.shape \
+                and np.allclose(got, value, rtol=1e-6, atol=1e-9):
             return sentence
     return None
 
 
-def explain_pattern(results):
-    """Say which property of the cases separates the failing ones from the passing ones.
+# ---------------------------------------------------------------------------------------------------
+# Grids of cases
 
-    results: list of (features: dict[str, bool], passed: bool). Returns a sentence or "".
-    """
+
+def separating_feature(results: Sequence[tuple[Mapping[str, bool], bool]]) -> tuple[str, bool] | None:
+    """(feature, its value on every failing case) for the first feature that separates failing from
+    passing cases; results: [(features, passed)]."""
     fails = [f for f, ok in results if not ok]
     passes = [f for f, ok in results if ok]
     if not fails or not passes:
-        return ""
+        return None
     for key in fails[0]:
         values_failing = {f[key] for f in fails}
-        values_passing = {f[key] for f in passes}
-        if len(values_failing) == 1 and values_failing.isdisjoint(values_passing):
-            state = "true" if values_failing.pop() else "false"
-            return f"Every failing case has '{key}' {state}, and every passing case the opposite."
-    return ""
+        if len(values_failing) == 1 and values_failing.isdisjoint({f[key] for f in passes}):
+            return key, values_failing.pop()
+    return None
 
 
-def require(verdict):
-    """Raise AssertionError with the verdict's message when it failed; print it when it passed."""
-    if not verdict.passed:
-        raise AssertionError(verdict.message)
-    if verdict.message:
-        print(verdict.message)
+def explain_pattern(results: Sequence[tuple[Mapping[str, bool], bool]]) -> str:
+    """Say which property of the cases separates the failing ones from the passing ones (or "")."""
+    found = separating_feature(results)
+    if found is None:
+        return ""
+    key, value = found
+    return f"Every failing case has '{key}' {'true' if value else 'false'}, and every passing case the opposite."
+
+
+def run_grid(label: str, cases: Sequence[Any], attempt: Callable[[Any], Verdict],
+             hints: Mapping[tuple[str, bool], str] | None = None,
+             features: Callable[[Any], Mapping[str, bool]] = lambda case: case.features(),
+             done: str = "") -> Verdict:
+    """One Verdict for a grid: attempt(case) -> Verdict on every case.
+
+    Fails with the first failure that names its mistake (else the first failure), how many cases fail,
+    and the feature that separates failing from passing cases, followed by hints[(feature, value on the
+    failing cases)] (left out when the failure's message says it already). Passes with `done` or
+    "label: all N hidden cases pass.". The verdict's `results` keep every case's features and verdict.
+    """
+    results = tuple(CaseResult(case, features(case), attempt(case)) for case in cases)
+    failures = [r.verdict for r in results if not r.verdict.passed]
+    if not failures:
+        return Verdict(True, done or f"{label}: all {len(cases)} hidden cases pass.", results=results)
+    first = next((v for v in failures if v.diagnosed), failures[0])
+    table = [(r.features, r.verdict.passed) for r in results]
+    hint = (hints or {}).get(separating_feature(table) or ("", False), "")
+    pattern = "" if hint and hint in first.message else f"{explain_pattern(table)} {hint}".strip()
+    message = f"{first.message} ({len(failures)} of {len(cases)} hidden cases fail.) {pattern}".strip()
+    return Verdict(False, message, first.diagnosed, results)
+
+
+def first_failure(verdicts: Iterable[Verdict], done: str = "") -> Verdict:
+    """The first failed verdict of a sequence of checks made one after the other (lazily), else passed(done)."""
+    for verdict in verdicts:
+        if not verdict.passed:
+            return verdict
+    return passed(done)

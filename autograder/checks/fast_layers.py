@@ -14,42 +14,42 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 import convbook.layers
-from autograder.checks.cases import ConvCase, conv_grid
-from autograder.checks.conv_backward import backward_cases, diagnose_db, diagnose_dw, diagnose_dx
+from autograder.checks.cases import ConvCase, backward_cases, conv_grid
+from autograder.checks.conv_backward import compare_gradients, diagnose_crop, diagnose_dx
 from autograder.checks.conv_forward import FIXED_CASE, diagnose_conv_forward
 from autograder.checks.core import (
-    StudentError,
-    Verdict,
-    call_checked,
-    call_student,
+    as_array,
+    call,
     compare_array,
-    explain_pattern,
     failed,
     first_match,
     passed,
     require,
+    returns,
+    run_grid,
     run_seed,
+    with_note,
 )
 from autograder.checks.pool_cases import pool_grid, tie_cases
 from autograder.checks.pooling import ASSIGNED as POOL_ASSIGNED
 from autograder.checks.pooling import (
-    _backward_attempt,
-    _forward_attempt,
     diagnose_max_backward,
-    run_grid,
+    verdict_max_pool_backward,
+    verdict_max_pool_forward,
+    verdict_max_pool_ties,
 )
-from autograder.references.conv import conv_backward_reference, conv_forward_reference, output_size
+from autograder.references.conv import conv_forward_reference, output_size
 from autograder.references.fast import (
     COST_KEYS,
     col2im_reference,
+    col2im_variant,
     conv1x1_reference,
     conv_cost_reference,
     im2col_reference,
 )
-from autograder.references.pooling import max_pool_backward_reference, max_pool_forward_reference
+from autograder.references.pooling import max_backward_offsets_assigned
 
 # Libraries each graded function may not use (the grading engine checks the student's code by its syntax
 # tree; in a notebook kernel the loop rule below also catches calls into convbook.layers).
@@ -89,10 +89,6 @@ NOT_2D = "Return a 2-D array of shape (C * HH * WW, N * H' * W') (reshape the co
 ASSIGNED = ("Your col2im assigns with = instead of accumulating with +=: where windows overlap "
             "(stride smaller than the kernel) a pixel was copied into several columns, and the adjoint "
             "must add all of them back; with = the last window overwrites the others.")
-CROP_AT_PAD_0 = ("dx is empty: with pad = 0 the crop dx_pad[:, :, pad:-pad, pad:-pad] is the slice 0:0. "
-                 "Crop with pad:pad + H and pad:pad + W instead.")
-NOT_CROPPED = "dx still has the padding: crop pad rows and columns from each side (dx has the shape of x)."
-CROP_SWAPPED = "dx has its height and width swapped: crop rows with H and columns with W."
 HELPER_WRONG = ("{name} gives the right answer when it calls a correct {helper}: the mistake is in your "
                 "{helper} (see its own checks above), not in {name}.")
 CACHE_CONTRACT = "conv_forward_im2col must return (out, cache) with cache = (x, w, b, conv_param, cols)."
@@ -106,71 +102,21 @@ LOOP_RULE = "has a Python loop over the images or the output positions"
 CALLS_REFERENCE = ("calls convbook.layers.{fn}, the instructor's reference layer: this exercise is to "
                    "write it yourself.")
 
+# What a failure pattern usually means: (feature, its value on every failing case) -> sentence.
 PATTERN_HINTS = {
-    "'windows overlap' true": ("It fails only where windows overlap (stride smaller than the kernel), "
-                               "where one pixel sits in several windows: accumulate with +=."),
-    "'kernel is square' false": "Your code seems to assume a square kernel: read HH and WW separately.",
-    "'input is square' false": "Your code seems to mix up the height H and the width W of the input.",
-    "'stride is 1' false": STRIDE_IGNORED,
-    "'pad is 0' false": PAD_IGNORED,
-    "'pad is 0' true": "Your code breaks when pad is 0 (look at how you crop the padding).",
+    ("windows overlap", True): ("It fails only where windows overlap (stride smaller than the kernel), "
+                                "where one pixel sits in several windows: accumulate with +=."),
+    ("kernel is square", False): "Your code seems to assume a square kernel: read HH and WW separately.",
+    ("input is square", False): "Your code seems to mix up the height H and the width W of the input.",
+    ("stride is 1", False): STRIDE_IGNORED,
+    ("pad is 0", False): PAD_IGNORED,
+    ("pad is 0", True): "Your code breaks when pad is 0 (look at how you crop the padding).",
 }
+COPY_ADVICE = "write into new arrays (np.zeros, np.empty) instead"
 
 
-def conv_features(case):
-    HH, WW = case.w.shape[2:]
-    return {**case.features(), "windows overlap": case.stride < max(HH, WW)}
-
-
-def pattern_sentence(results):
-    """explain_pattern's sentence followed by what that pattern usually means."""
-    sentence = explain_pattern(results)
-    for state, hint in PATTERN_HINTS.items():
-        if f"has {state}" in sentence:
-            return f"{sentence} {hint}"
-    return sentence
-
-
-def summarize(label, cases, verdicts, features):
-    """One Verdict for a grid: the first diagnosed failure (else the first failure), counts, pattern."""
-    results = [(features(c), v.passed) for c, v in zip(cases, verdicts)]
-    failures = [v for v in verdicts if not v.passed]
-    if not failures:
-        return passed(f"{label}: all {len(cases)} hidden cases pass.")
-    first = next((v for v in failures if getattr(v, "diagnosed", False)), failures[0])
-    pattern = pattern_sentence(results)
-    if pattern and any(hint in first.message for hint in PATTERN_HINTS.values() if hint in pattern):
-        pattern = ""
-    return failed(f"{first.message} ({len(failures)} of {len(cases)} hidden cases fail.) {pattern}".strip())
-
-
-@dataclass(frozen=True)
-class Failure(Verdict):
-    diagnosed: bool = False
-
-
-def fail(message, diagnosis="", diagnosed=False):
-    """A failed verdict; `diagnosed` (or a non-empty diagnosis) marks it as naming the mistake."""
-    return Failure(False, f"{message} {diagnosis}".strip(), diagnosed or bool(diagnosis))
-
-
-def _call(fn, args, names, where):
-    """(result, None) or (None, failed Verdict) for a call of the student's fn on copies of args."""
-    return call_checked(fn, args, names, where, "write into new arrays (np.zeros, np.empty) instead",
-                        failure=lambda message, diagnosed: fail(message, diagnosed=diagnosed))
-
-
-def _as_array(value):
-    if value is None or isinstance(value, np.ndarray):
-        return value
-    try:
-        return np.asarray(value, dtype=float)
-    except (TypeError, ValueError):
-        return value
-
-
-def with_reference_helpers(fn, call):
-    """call() with the names im2col / col2im in fn's namespace bound to the references; None if it fails.
+def with_reference_helpers(fn, args):
+    """fn(*args) with the names im2col / col2im in fn's namespace bound to the references; None if it fails.
 
     For diagnosis only: says whether a layer would be right on top of correct helpers.
     """
@@ -183,9 +129,7 @@ def with_reference_helpers(fn, call):
         return None
     try:
         namespace.update({name: references[name] for name in saved})
-        return call()
-    except Exception:
-        return None
+        return call(fn, args)[0]
     finally:
         namespace.update(saved)
 
@@ -316,17 +260,13 @@ def _probe_inputs(seed, kind):
     return pairs
 
 
-def with_rule(verdict, rule):
-    """The values' verdict, unless the loop rule failed; a note from the rule is appended."""
-    if not rule.passed:
-        return rule
-    return Verdict(verdict.passed, f"{verdict.message} {rule.message}".strip())
-
-
-def loop_rule(fn, name, kind, args_of, seed, skip=()):
+def with_loop_rule(verdict, fn, name, kind, args_of, seed, skip=()):
+    """The values' verdict if it failed, else the loop rule's on probe inputs of `kind`, its note appended."""
+    if not verdict.passed:
+        return verdict
     small, large = _probe_inputs(seed, kind)
-    return verdict_loop_rule(fn, name, (args_of(small), small["positions"]), (args_of(large), large["positions"]),
-                             skip)
+    return with_note(verdict, verdict_loop_rule(fn, name, (args_of(small), small["positions"]),
+                                                (args_of(large), large["positions"]), skip))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -389,65 +329,30 @@ def diagnose_im2col(cols, case):
     return first_match(cols, candidates) or ""
 
 
-def _im2col_attempt(im2col, case):
-    N, C, H, W, HH, WW, S, P, Ho, Wo = _geometry(case)
-    where = f"On x {case.x.shape} with HH={HH}, WW={WW}, stride {S}, pad {P}:"
-    cols, problem = _call(im2col, (case.x, HH, WW, S, P), ("x",), where)
-    if problem is not None:
-        return problem
-    cols = _as_array(cols)
-    verdict = compare_array("cols", cols, im2col_reference(case.x, HH, WW, S, P))
-    if verdict.passed:
-        return verdict
-    return fail(f"{where} {verdict.message}", diagnose_im2col(cols, case))
-
-
 def verdict_im2col(im2col, cases, seed):
+    def attempt(case):
+        N, C, H, W, HH, WW, S, P, Ho, Wo = _geometry(case)
+        where = f"On x {case.x.shape} with HH={HH}, WW={WW}, stride {S}, pad {P}:"
+        cols, problem = call(im2col, (case.x, HH, WW, S, P), ("x",), where, COPY_ADVICE)
+        if problem is not None:
+            return problem
+        return compare_array("cols", as_array(cols), im2col_reference(case.x, HH, WW, S, P), where,
+                             lambda: diagnose_im2col(as_array(cols), case))
+
     fixed = ConvCase(FIXED_X, np.zeros((1, 1, 2, 2)), np.zeros(1), {"stride": 1, "pad": 0})
-    cases = [fixed] + list(cases)
-    verdict = summarize("im2col", cases, [_im2col_attempt(im2col, c) for c in cases], conv_features)
-    if not verdict.passed:
-        return verdict
-    rule = loop_rule(im2col, "im2col", "conv", lambda p: (p["x"], p["HH"], p["WW"], p["stride"], p["pad"]), seed)
-    return with_rule(verdict, rule)
+    return with_loop_rule(run_grid("im2col", [fixed] + list(cases), attempt, PATTERN_HINTS), im2col, "im2col",
+                          "conv", lambda p: (p["x"], p["HH"], p["WW"], p["stride"], p["pad"]), seed)
 
 
 # ---------------------------------------------------------------------------------------------------
 # col2im
-
-def col2im_variant(cols, x_shape, HH, WW, stride, pad, write="add", step=None):
-    """col2im with a chosen (possibly wrong) behaviour, one kernel offset at a time (for diagnosis).
-
-    write: "add" (+=, right) or "assign" (=, the last offset wins); step: the window step used (stride).
-    """
-    step = stride if step is None else step
-    N, C, H, W = x_shape
-    Ho, Wo = output_size(H, HH, stride, pad), output_size(W, WW, stride, pad)
-    six = np.asarray(cols, dtype=np.float64).reshape(C, HH, WW, N, Ho, Wo)
-    dx_pad = np.zeros((N, C, H + 2 * pad, W + 2 * pad))
-    for k in range(HH):
-        for l in range(WW):
-            region = dx_pad[:, :, k:k + step * Ho:step, l:l + step * Wo:step]
-            values = six[:, k, l].transpose(1, 0, 2, 3)[:, :, :region.shape[2], :region.shape[3]]
-            if write == "add":
-                region += values
-            else:
-                region[...] = values
-    return dx_pad[:, :, pad:pad + H, pad:pad + W]
-
 
 def diagnose_col2im(dx, case, cols):
     N, C, H, W, HH, WW, S, P, Ho, Wo = _geometry(case)
     if not isinstance(dx, np.ndarray):
         return ""
     if dx.shape != (N, C, H, W):
-        if dx.size == 0 and P == 0:
-            return CROP_AT_PAD_0
-        if dx.shape == (N, C, H + 2 * P, W + 2 * P):
-            return NOT_CROPPED
-        if dx.shape in ((N, C, W, H), (N, C, min(W, H + P), min(H, W + P))):
-            return CROP_SWAPPED
-        return ""
+        return diagnose_crop(dx, case)
     R, Q = cols.shape
     shape = (N, C, H, W)
     candidates = [
@@ -473,28 +378,21 @@ def col2im_cases(seed):
     return pairs
 
 
-def _col2im_attempt(col2im, case, cols):
-    N, C, H, W, HH, WW, S, P, Ho, Wo = _geometry(case)
-    where = f"On cols {cols.shape} for x {case.x.shape}, HH={HH}, WW={WW}, stride {S}, pad {P}:"
-    dx, problem = _call(col2im, (cols, case.x.shape, HH, WW, S, P), ("cols",), where)
-    if problem is not None:
-        return problem
-    dx = _as_array(dx)
-    verdict = compare_array("dx", dx, col2im_reference(cols, case.x.shape, HH, WW, S, P))
-    if verdict.passed:
-        return verdict
-    return fail(f"{where} {verdict.message}", diagnose_col2im(dx, case, cols))
-
-
 def verdict_col2im(col2im, pairs, seed):
-    cases = [c for c, _ in pairs]
-    verdicts = [_col2im_attempt(col2im, case, cols) for case, cols in pairs]
-    verdict = summarize("col2im", cases, verdicts, conv_features)
-    if not verdict.passed:
-        return verdict
-    rule = loop_rule(col2im, "col2im", "conv",
-                     lambda p: (p["cols"], p["x"].shape, p["HH"], p["WW"], p["stride"], p["pad"]), seed)
-    return with_rule(verdict, rule)
+    """pairs: (case, cols) as col2im_cases makes them."""
+    def attempt(pair):
+        case, cols = pair
+        N, C, H, W, HH, WW, S, P, Ho, Wo = _geometry(case)
+        where = f"On cols {cols.shape} for x {case.x.shape}, HH={HH}, WW={WW}, stride {S}, pad {P}:"
+        dx, problem = call(col2im, (cols, case.x.shape, HH, WW, S, P), ("cols",), where, COPY_ADVICE)
+        if problem is not None:
+            return problem
+        return compare_array("dx", as_array(dx), col2im_reference(cols, case.x.shape, HH, WW, S, P), where,
+                             lambda: diagnose_col2im(as_array(dx), case, cols))
+
+    return with_loop_rule(run_grid("col2im", pairs, attempt, PATTERN_HINTS, lambda pair: pair[0].features()), col2im,
+                          "col2im", "conv", lambda p: (p["cols"], p["x"].shape, p["HH"], p["WW"], p["stride"], p["pad"]),
+                          seed)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -517,103 +415,71 @@ def diagnose_forward(out, case):
     ]) or ""
 
 
-def _forward_attempt_im2col(fn, case):
-    where = f"On the case {case.describe()}:"
-    result, problem = _call(fn, (case.x, case.w, case.b, case.conv_param), FORWARD_ARGS, where)
-    if problem is not None:
-        return problem
-    if not (isinstance(result, tuple) and len(result) == 2):
-        return fail(f"{where} conv_forward_im2col must return a pair (out, cache).")
-    out, cache = _as_array(result[0]), result[1]
-    verdict = compare_array("out", out, conv_forward_reference(case.x, case.w, case.b, case.conv_param))
-    if not verdict.passed:
-        expected = conv_forward_reference(case.x, case.w, case.b, case.conv_param)
-        retry = with_reference_helpers(fn, lambda: fn(case.x.copy(), case.w.copy(), case.b.copy(), dict(case.conv_param)))
-        helper = (HELPER_WRONG.format(name="conv_forward_im2col", helper="im2col")
-                  if retry is not None and compare_array("out", _as_array(retry[0]), expected).passed else "")
-        return fail(f"{where} {verdict.message}", f"{helper} {diagnose_forward(out, case)}".strip())
-    if not (isinstance(cache, tuple) and len(cache) == 5):
-        return fail(f"{where} {CACHE_CONTRACT}")
-    return verdict
-
-
 def verdict_conv_forward_im2col(fn, cases, seed):
-    verdict = summarize("conv_forward_im2col", cases, [_forward_attempt_im2col(fn, c) for c in cases], conv_features)
-    if not verdict.passed:
-        return verdict
-    rule = loop_rule(fn, "conv_forward_im2col", "conv", lambda p: (p["x"], p["w"], p["b"], p["conv_param"]),
-                     seed, skip=HELPERS)
-    return with_rule(verdict, rule)
+    def attempt(case):
+        where = f"On the case {case.describe()}:"
+        args = (case.x, case.w, case.b, case.conv_param)
+        result, problem = call(fn, args, FORWARD_ARGS, where, COPY_ADVICE)
+        if problem is not None:
+            return problem
+        if not returns(result, 2):
+            return failed(f"{where} conv_forward_im2col must return a pair (out, cache).")
+        out, expected = as_array(result[0]), conv_forward_reference(*args)
+
+        def diagnose():
+            retry = with_reference_helpers(fn, args)
+            helper = returns(retry, 2) and compare_array("out", as_array(retry[0]), expected).passed
+            return f"{HELPER_WRONG.format(name='conv_forward_im2col', helper='im2col') if helper else ''} " \
+                   f"{diagnose_forward(out, case)}".strip()
+        verdict = compare_array("out", out, expected, where, diagnose)
+        return verdict if not verdict.passed or returns(result[1], 5) else failed(f"{where} {CACHE_CONTRACT}")
+
+    return with_loop_rule(run_grid("conv_forward_im2col", cases, attempt, PATTERN_HINTS), fn, "conv_forward_im2col",
+                          "conv", lambda p: (p["x"], p["w"], p["b"], p["conv_param"]), seed, skip=HELPERS)
 
 
 BACKWARD_ARGS = ("dout", "x in the cache", "w in the cache", "b in the cache", "conv_param in the cache",
                  "cols in the cache")
 
 
-def _backward_attempt_im2col(fn, case, dout):
-    where = f"On the case {case.describe()}:"
-    N, C, H, W, HH, WW, S, P, Ho, Wo = _geometry(case)
-    cols = im2col_reference(case.x, HH, WW, S, P)
-
-    def with_cache(d, x, w, b, conv_param, cols_):
-        return fn(d, (x, w, b, conv_param, cols_))
-
-    args = (dout, case.x, case.w, case.b, case.conv_param, cols)
-    result, problem = _call(with_cache, args, BACKWARD_ARGS, where)
-    if problem is not None:
-        return problem
-    if not (isinstance(result, tuple) and len(result) == 3):
-        return fail(f"{where} conv_backward_im2col must return a triple (dx, dw, db).")
-    dx, dw, db = (_as_array(v) for v in result)
-    ref = conv_backward_reference(dout, case.x, case.w, case.b, case.conv_param)
-    assigned = lambda: col2im_variant(case.w.reshape(case.w.shape[0], -1).T @ dout.transpose(1, 0, 2, 3).reshape(
-        case.w.shape[0], -1), case.x.shape, HH, WW, S, P, write="assign")
-    diagnoses = {
-        "dx": lambda: first_match(dx, [(ASSIGNED, assigned)]) or diagnose_dx(dx, case, dout),
-        "dw": lambda: diagnose_dw(dw, case, dout),
-        "db": lambda: diagnose_db(db, dout),
-    }
-    for name, got, expected in (("dx", dx, ref[0]), ("dw", dw, ref[1]), ("db", db, ref[2])):
-        verdict = compare_array(name, got, expected)
-        if verdict.passed:
-            continue
-        retry = with_reference_helpers(fn, lambda: fn(dout.copy(), copy.deepcopy((case.x, case.w, case.b,
-                                                                                   case.conv_param, cols))))
-        helper = ""
-        if retry is not None and isinstance(retry, tuple) and len(retry) == 3 and all(
-                compare_array(n, _as_array(g), e).passed for n, g, e in zip(("dx", "dw", "db"), retry, ref)):
-            helper = HELPER_WRONG.format(name="conv_backward_im2col", helper="col2im")
-        diagnosis = f"{helper} {diagnoses[name]()}".strip()
-        return fail(f"{where} {verdict.message}", diagnosis)
-    return passed()
-
-
 def verdict_conv_backward_im2col(fn, cases, seed):
-    rng = np.random.default_rng(seed + 2)
-    douts = [rng.standard_normal(case.out_shape()) for case in cases]
-    verdicts = [_backward_attempt_im2col(fn, c, d) for c, d in zip(cases, douts)]
-    verdict = summarize("conv_backward_im2col", cases, verdicts, conv_features)
-    if not verdict.passed:
+    """cases: with their dout (cases.backward_cases)."""
+    def attempt(case):
+        where = f"On the case {case.describe()}:"
+        N, C, H, W, HH, WW, S, P, Ho, Wo = _geometry(case)
+        cache = (case.x, case.w, case.b, case.conv_param, im2col_reference(case.x, HH, WW, S, P))
+        # call compares arrays and dicts, not tuples: pass the cache's parts apart, pack them here
+        result, problem = call(lambda dout, *cache: fn(dout, cache), (case.dout,) + cache, BACKWARD_ARGS, where,
+                               COPY_ADVICE)
+        if problem is not None:
+            return problem
+        if not returns(result, 3):
+            return failed(f"{where} conv_backward_im2col must return a triple (dx, dw, db).")
+        verdict = compare_gradients(where, [as_array(v) for v in result], case, {"dx": diagnose_dx_im2col})
+        if verdict.passed:
+            return verdict
+        retry = with_reference_helpers(fn, (case.dout, cache))
+        if returns(retry, 3) and compare_gradients(where, [as_array(v) for v in retry], case).passed:
+            return failed(f"{verdict.message} {HELPER_WRONG.format(name='conv_backward_im2col', helper='col2im')}",
+                          diagnosed=True)
         return verdict
-    rule = loop_rule(fn, "conv_backward_im2col", "conv",
-                     lambda p: (p["dout"], (p["x"], p["w"], p["b"], p["conv_param"], p["cols"])), seed, skip=HELPERS)
-    return with_rule(passed(f"conv_backward_im2col: all {len(cases)} hidden cases pass (dx, dw and db)."), rule)
+
+    verdict = run_grid("conv_backward_im2col", cases, attempt, PATTERN_HINTS,
+                       done=f"conv_backward_im2col: all {len(cases)} hidden cases pass (dx, dw and db).")
+    return with_loop_rule(verdict, fn, "conv_backward_im2col", "conv",
+                          lambda p: (p["dout"], (p["x"], p["w"], p["b"], p["conv_param"], p["cols"])), seed, skip=HELPERS)
+
+
+def diagnose_dx_im2col(dx, case):
+    N, C, H, W, HH, WW, S, P, Ho, Wo = _geometry(case)
+    F = case.w.shape[0]
+    dcols = case.w.reshape(F, -1).T @ case.dout.transpose(1, 0, 2, 3).reshape(F, -1)
+    return first_match(dx, [(ASSIGNED, lambda: col2im_variant(dcols, case.x.shape, HH, WW, S, P, write="assign"))]) \
+        or diagnose_dx(dx, case)
 
 
 # ---------------------------------------------------------------------------------------------------
 # Max pooling, vectorized
-
-def max_backward_offsets_assigned(x, dout, ph, pw, stride):
-    """Max-pool backward routed one window offset at a time with = instead of += (for diagnosis)."""
-    N, C, Ho, Wo = dout.shape
-    windows = sliding_window_view(x, (ph, pw), axis=(2, 3))[:, :, ::stride, ::stride]
-    first = windows.reshape(N, C, Ho, Wo, ph * pw).argmax(axis=4)
-    dx = np.zeros(x.shape)
-    for k in range(ph):
-        for l in range(pw):
-            dx[:, :, k:k + stride * Ho:stride, l:l + stride * Wo:stride] = np.where(first == k * pw + l, dout, 0.0)
-    return dx
-
 
 def diagnose_max_backward_fast(dx, case):
     ph, pw, s = case.params
@@ -622,27 +488,17 @@ def diagnose_max_backward_fast(dx, case):
 
 
 def verdict_max_pool_forward_fast(fn, cases, seed):
-    verdict = run_grid("max_pool_forward_fast", cases,
-                       _forward_attempt(fn, "max_pool_forward_fast", max_pool_forward_reference))
-    if not verdict.passed:
-        return verdict
-    rule = loop_rule(fn, "max_pool_forward_fast", "pool", lambda p: (p["x"], p["pool_param"]), seed)
-    return with_rule(verdict, rule)
+    return with_loop_rule(verdict_max_pool_forward(fn, cases, "max_pool_forward_fast"), fn, "max_pool_forward_fast",
+                          "pool", lambda p: (p["x"], p["pool_param"]), seed)
 
 
-def verdict_max_pool_backward_fast(fn, cases, seed, label="max_pool_backward_fast"):
-    verdict = run_grid(label, cases, _backward_attempt(fn, max_pool_backward_reference, diagnose_max_backward_fast))
-    if not verdict.passed:
-        return verdict
-    rule = loop_rule(fn, "max_pool_backward_fast", "pool", lambda p: (p["dout"], (p["x"], p["pool_param"])), seed)
-    return with_rule(verdict, rule)
+def verdict_max_pool_backward_fast(fn, cases, seed):
+    return with_loop_rule(verdict_max_pool_backward(fn, cases, "max_pool_backward_fast", diagnose_max_backward_fast),
+                          fn, "max_pool_backward_fast", "pool", lambda p: (p["dout"], (p["x"], p["pool_param"])), seed)
 
 
 def verdict_max_pool_fast_ties(fn, cases):
-    verdict = run_grid("tie rule", cases, _backward_attempt(fn, max_pool_backward_reference, diagnose_max_backward_fast))
-    if verdict.passed:
-        return passed(f"tie rule: all {len(cases)} hidden cases with tied maxima pass.")
-    return verdict
+    return verdict_max_pool_ties(fn, cases, diagnose_max_backward_fast)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -673,15 +529,15 @@ def diagnose_conv1x1(out, x, w, b):
 def verdict_conv1x1(fn, cases, seed):
     for x, w, b in cases:
         where = f"On x {x.shape}, w {w.shape}:"
-        out, problem = _call(fn, (x, w, b), ("x", "w", "b"), where)
+        out, problem = call(fn, (x, w, b), ("x", "w", "b"), where, COPY_ADVICE)
         if problem is not None:
             return problem
-        out = _as_array(out)
-        verdict = compare_array("out", out, conv1x1_reference(x, w, b))
+        verdict = compare_array("out", as_array(out), conv1x1_reference(x, w, b), where,
+                                lambda: diagnose_conv1x1(as_array(out), x, w, b))
         if not verdict.passed:
-            return fail(f"{where} {verdict.message}", diagnose_conv1x1(out, x, w, b))
-    rule = loop_rule(fn, "conv1x1_as_matmul", "1x1", lambda p: (p["x"], p["w"], p["b"]), seed)
-    return with_rule(passed(f"conv1x1_as_matmul: all {len(cases)} hidden cases pass."), rule)
+            return verdict
+    return with_loop_rule(passed(f"conv1x1_as_matmul: all {len(cases)} hidden cases pass."), fn, "conv1x1_as_matmul",
+                          "1x1", lambda p: (p["x"], p["w"], p["b"]), seed)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -764,10 +620,9 @@ def verdict_conv_cost(fn, configs):
     for config in configs:
         H, W, C_in, C_out, k, stride, pad = config
         where = f"conv_cost({H}, {W}, {C_in}, {C_out}, {k}, stride={stride}, pad={pad}):"
-        try:
-            got, _ = call_student(fn, H, W, C_in, C_out, k, stride, pad)
-        except StudentError as exc:
-            return failed(f"{where} your function raised {exc}.")
+        got, problem = call(fn, config, where=where)
+        if problem is not None:
+            return problem
         if not isinstance(got, dict) or set(got) != set(COST_KEYS):
             keys = sorted(got) if isinstance(got, dict) else type(got).__name__
             return failed(f"{where} return a dict with exactly the keys {', '.join(COST_KEYS)}; got {keys}.")
@@ -786,50 +641,37 @@ def verdict_conv_cost(fn, configs):
 # ---------------------------------------------------------------------------------------------------
 # Entry points of the hidden test cells
 
-def _require(verdict, seed):
-    require(Verdict(verdict.passed, f"{verdict.message} (seed {seed})"))
-
-
 def check_im2col(im2col):
-    seed = run_seed()
-    _require(verdict_im2col(im2col, conv_grid(seed), seed), seed)
+    require(verdict_im2col(im2col, conv_grid(run_seed()), run_seed()))
 
 
 def check_col2im(col2im):
-    seed = run_seed()
-    _require(verdict_col2im(col2im, col2im_cases(seed), seed), seed)
+    require(verdict_col2im(col2im, col2im_cases(run_seed()), run_seed()))
 
 
 def check_conv_forward_im2col(conv_forward_im2col):
-    seed = run_seed()
-    _require(verdict_conv_forward_im2col(conv_forward_im2col, conv_cases(seed), seed), seed)
+    require(verdict_conv_forward_im2col(conv_forward_im2col, conv_cases(run_seed()), run_seed()))
 
 
 def check_conv_backward_im2col(conv_backward_im2col):
-    seed = run_seed()
-    _require(verdict_conv_backward_im2col(conv_backward_im2col, backward_cases(seed), seed), seed)
+    require(verdict_conv_backward_im2col(conv_backward_im2col, backward_cases(run_seed()), run_seed()))
 
 
 def check_max_pool_forward_fast(max_pool_forward_fast):
-    seed = run_seed()
-    _require(verdict_max_pool_forward_fast(max_pool_forward_fast, pool_grid(seed), seed), seed)
+    require(verdict_max_pool_forward_fast(max_pool_forward_fast, pool_grid(run_seed()), run_seed()))
 
 
 def check_max_pool_backward_fast(max_pool_backward_fast):
-    seed = run_seed()
-    _require(verdict_max_pool_backward_fast(max_pool_backward_fast, pool_grid(seed), seed), seed)
+    require(verdict_max_pool_backward_fast(max_pool_backward_fast, pool_grid(run_seed()), run_seed()))
 
 
 def check_max_pool_fast_ties(max_pool_backward_fast):
-    seed = run_seed()
-    _require(verdict_max_pool_fast_ties(max_pool_backward_fast, tie_cases(seed)), seed)
+    require(verdict_max_pool_fast_ties(max_pool_backward_fast, tie_cases(run_seed())))
 
 
 def check_conv1x1(conv1x1_as_matmul):
-    seed = run_seed()
-    _require(verdict_conv1x1(conv1x1_as_matmul, conv1x1_cases(seed), seed), seed)
+    require(verdict_conv1x1(conv1x1_as_matmul, conv1x1_cases(run_seed()), run_seed()))
 
 
 def check_conv_cost(conv_cost):
-    seed = run_seed()
-    _require(verdict_conv_cost(conv_cost, cost_cases(seed)), seed)
+    require(verdict_conv_cost(conv_cost, cost_cases(run_seed())))

@@ -8,26 +8,17 @@ passing ones over the seeded grid.
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from autograder.checks.core import (
-    StudentError,
-    Verdict,
-    call_checked,
-    call_student,
-    compare_array,
-    explain_pattern,
-    failed,
-    first_match,
-    passed,
-    require,
-    run_seed,
-)
+from autograder.checks.core import call, compare_array, failed, first_match, passed, require, returns, run_grid, run_seed
 from autograder.checks.pool_cases import pool_grid, tie_cases
 from autograder.references.pooling import (
+    avg_backward_variant,
     avg_pool_backward_reference,
     avg_pool_forward_reference,
     global_avg_pool_backward_reference,
     global_avg_pool_forward_reference,
+    max_backward_variant,
     max_pool_backward_reference,
+    max_pool_backward_upsampled,
     max_pool_forward_reference,
     pool_output_shape,
     pool_params,
@@ -69,57 +60,19 @@ COLUMN_MAJOR_TIE = ("Your gradient goes to the first tied maximum in column-majo
                     "on the window picks it.")
 NO_DOUT = "Your gradient does not use dout: multiply by the upstream gradient of the window."
 
-# What the pattern over the grid says, for the features of PoolCase.
-PATTERN_SENTENCES = {
-    ("stride equals the window", True): TILED_ONLY,
-    ("windows overlap", False): ("It fails only where windows overlap (stride < window), where a pixel "
+# What the pattern over the grid says: (feature of PoolCase, its value on every failing case) -> sentence.
+PATTERN_HINTS = {
+    ("stride equals the window", False): TILED_ONLY,
+    ("windows overlap", True): ("It fails only where windows overlap (stride < window), where a pixel "
                                 "belongs to several windows: accumulate with +=, do not overwrite."),
-    ("window is square", True): "It fails only for non-square windows: keep pool_height and pool_width apart.",
-    ("stride is 1", True): ("It fails only when the stride is more than 1: check where window (i, j) "
-                            "starts (row i*stride, column j*stride)."),
-    ("windows reach the last row and column", True): (
+    ("window is square", False): "It fails only for non-square windows: keep pool_height and pool_width apart.",
+    ("stride is 1", False): ("It fails only when the stride is more than 1: check where window (i, j) "
+                             "starts (row i*stride, column j*stride)."),
+    ("windows reach the last row and column", False): (
         "It fails only when the windows do not reach the last row or column: use floor division for "
         "the output size, and leave the pixels no window covers alone."),
 }
-
-
-def pattern_sentence(results):
-    """A sentence explaining which cases fail, from the grid (results: list of (features, passed))."""
-    generic = explain_pattern(results)
-    if not generic:
-        return ""
-    fails = [f for f, ok in results if not ok]
-    passes = [f for f, ok in results if ok]
-    for key in fails[0]:
-        failing, passing = {f[key] for f in fails}, {f[key] for f in passes}
-        if len(failing) == 1 and failing.isdisjoint(passing):
-            value = failing.pop()
-            return PATTERN_SENTENCES.get((key, not value), generic)
-    return generic
-
-
-def run_grid(label, cases, attempt):
-    """attempt(case) -> (Verdict, diagnosed: bool). One Verdict for all cases, naming a diagnosis."""
-    results, failures = [], []
-    for case in cases:
-        verdict, diagnosed = attempt(case)
-        results.append((case.features(), verdict.passed))
-        if not verdict.passed:
-            failures.append((diagnosed, verdict))
-    if not failures:
-        return passed(f"{label}: all {len(cases)} hidden cases pass.")
-    diagnosed = [v for d, v in failures if d]
-    first = (diagnosed or [v for _, v in failures])[0]
-    pattern = pattern_sentence(results)
-    if pattern and pattern in first.message:
-        pattern = ""
-    return failed(f"{first.message} ({len(failures)} of {len(cases)} hidden cases fail.) {pattern}".strip())
-
-
-def _call(fn, args, names, where):
-    """Call the student; returns (result, None) or (None, failed Verdict)."""
-    return call_checked(fn, args, names, where,
-                        "work on a copy (for example dout = dout / k instead of dout /= k)")
+COPY_ADVICE = "work on a copy (for example dout = dout / k instead of dout /= k)"
 
 
 def _with(pool_param, **changes):
@@ -134,10 +87,9 @@ def _swapped(pool_param):
 # Forward passes
 
 def _shape_sentence(out, case):
-    ref_shape = case.out_shape()
     if not isinstance(out, np.ndarray) or out.ndim != 4:
         return ""
-    N, C, Ho, Wo = ref_shape
+    N, C, Ho, Wo = case.out_shape()
     if out.shape == case.out_shape(stride=1):
         return STRIDE_IGNORED
     if out.shape == (N, C, Wo, Ho):
@@ -164,94 +116,29 @@ def diagnose_pool_forward(out, case, reference):
     return first_match(out, candidates) or _shape_sentence(out, case)
 
 
-def _forward_attempt(fn, name, reference):
+def forward_attempt(fn, name, reference):
+    """attempt(case) -> Verdict for a pooling forward pass `fn` named `name`."""
     def attempt(case):
         where = f"On the case {case.describe()}:"
-        result, problem = _call(fn, (case.x, case.pool_param), ("x", "pool_param"), where)
+        result, problem = call(fn, (case.x, case.pool_param), ("x", "pool_param"), where, COPY_ADVICE)
         if problem is not None:
-            return problem, False
-        if not (isinstance(result, tuple) and len(result) == 2):
-            return failed(f"{where} {name} must return a pair (out, cache)."), False
-        out = result[0]
-        verdict = compare_array("out", out, reference(case.x, case.pool_param))
-        if verdict.passed:
-            return verdict, False
-        diagnosis = diagnose_pool_forward(out, case, reference)
-        return failed(f"{where} {verdict.message} {diagnosis}".strip()), bool(diagnosis)
+            return problem
+        if not returns(result, 2):
+            return failed(f"{where} {name} must return a pair (out, cache).")
+        return compare_array("out", result[0], reference(case.x, case.pool_param), where,
+                             lambda: diagnose_pool_forward(result[0], case, reference))
     return attempt
 
 
-def verdict_max_pool_forward(max_pool_forward_naive, cases):
-    return run_grid("max_pool_forward_naive", cases,
-                    _forward_attempt(max_pool_forward_naive, "max_pool_forward_naive", max_pool_forward_reference))
+def verdict_max_pool_forward(max_pool_forward_naive, cases, label="max_pool_forward_naive"):
+    return run_grid(label, cases, forward_attempt(max_pool_forward_naive, label, max_pool_forward_reference),
+                    PATTERN_HINTS)
 
 
 def verdict_avg_pool_forward(avg_pool_forward_naive, cases):
     return run_grid("avg_pool_forward_naive", cases,
-                    _forward_attempt(avg_pool_forward_naive, "avg_pool_forward_naive", avg_pool_forward_reference))
-
-
-# ---------------------------------------------------------------------------------------------------
-# Wrong variants of the backward passes, by explicit loops (for diagnosis only)
-
-def _tie_mask(window, ties):
-    flat = window.ravel()
-    top = flat.max()
-    mask = np.zeros(window.shape)
-    if ties == "first":
-        mask.flat[int(np.argmax(flat))] = 1.0
-    elif ties == "last":
-        mask.flat[flat.size - 1 - int(np.argmax(flat[::-1]))] = 1.0
-    elif ties == "column-major":
-        r, q = np.unravel_index(int(np.argmax(window.T)), window.T.shape)
-        mask[q, r] = 1.0
-    elif ties == "all":
-        mask = (window == top).astype(float)
-    elif ties == "split":
-        mask = (window == top) / np.sum(window == top)
-    return mask
-
-
-def max_backward_variant(x, dout, ph, pw, step_h, step_w, ties="first", write="add", use_dout=True):
-    """Max-pool backward with a chosen (possibly wrong) behaviour; windows are clipped at the border.
-
-    write: "add" (+=, right), "window" (dx[window] = mask * g) or "point" (dx[argmax] = g).
-    """
-    dx = np.zeros(x.shape)
-    N, C, Ho, Wo = dout.shape
-    for n in range(N):
-        for c in range(C):
-            for i in range(Ho):
-                for j in range(Wo):
-                    top, left = i * step_h, j * step_w
-                    window = x[n, c, top:top + ph, left:left + pw]
-                    if window.size == 0:
-                        continue
-                    g = dout[n, c, i, j] if use_dout else 1.0
-                    mask = _tie_mask(window, ties)
-                    region = dx[n, c, top:top + ph, left:left + pw]
-                    if write == "add":
-                        region += mask * g
-                    elif write == "window":
-                        region[...] = mask * g
-                    else:
-                        region[mask > 0] = g
-    return dx
-
-
-def avg_backward_variant(x, dout, ph, pw, step_h, step_w, scale, write="add"):
-    dx = np.zeros(x.shape)
-    N, C, Ho, Wo = dout.shape
-    for i in range(Ho):
-        for j in range(Wo):
-            top, left = i * step_h, j * step_w
-            region = dx[:, :, top:top + ph, left:left + pw]
-            g = dout[:, :, i, j][:, :, None, None] * scale
-            if write == "add":
-                region += g
-            else:
-                region[...] = g
-    return dx
+                    forward_attempt(avg_pool_forward_naive, "avg_pool_forward_naive", avg_pool_forward_reference),
+                    PATTERN_HINTS)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -292,39 +179,35 @@ def diagnose_avg_backward(dx, case):
     return first_match(dx, candidates) or ""
 
 
-def _backward_attempt(fn, reference, diagnose):
+def backward_attempt(fn, reference, diagnose):
+    """attempt(case) -> Verdict for a pooling backward pass `fn(dout, (x, pool_param))`."""
     def attempt(case):
         where = f"On the case {case.describe()}:"
-        # call_student compares arrays and dicts, not tuples: pass x and pool_param apart, pack the cache
-        with_cache = lambda dout, x, pool_param: fn(dout, (x, pool_param))
-        dx, problem = _call(with_cache, (case.dout, case.x, case.pool_param),
-                            ("dout", "x in the cache", "pool_param in the cache"), where)
+        # call compares arrays and dicts, not tuples: pass x and pool_param apart, pack the cache
+        dx, problem = call(lambda dout, x, pool_param: fn(dout, (x, pool_param)), (case.dout, case.x, case.pool_param),
+                           ("dout", "x in the cache", "pool_param in the cache"), where, COPY_ADVICE)
         if problem is not None:
-            return problem, "in place" in problem.message
-        verdict = compare_array("dx", dx, reference(case.dout, case.x, case.pool_param))
-        if verdict.passed:
-            return verdict, False
-        diagnosis = diagnose(dx, case)
-        return failed(f"{where} {verdict.message} {diagnosis}".strip()), bool(diagnosis)
+            return problem
+        return compare_array("dx", dx, reference(case.dout, case.x, case.pool_param), where, lambda: diagnose(dx, case))
     return attempt
 
 
-def verdict_max_pool_backward(max_pool_backward_naive, cases):
-    return run_grid("max_pool_backward_naive", cases,
-                    _backward_attempt(max_pool_backward_naive, max_pool_backward_reference, diagnose_max_backward))
+def verdict_max_pool_backward(max_pool_backward_naive, cases, label="max_pool_backward_naive",
+                              diagnose=diagnose_max_backward):
+    return run_grid(label, cases, backward_attempt(max_pool_backward_naive, max_pool_backward_reference, diagnose),
+                    PATTERN_HINTS)
 
 
 def verdict_avg_pool_backward(avg_pool_backward_naive, cases):
     return run_grid("avg_pool_backward_naive", cases,
-                    _backward_attempt(avg_pool_backward_naive, avg_pool_backward_reference, diagnose_avg_backward))
+                    backward_attempt(avg_pool_backward_naive, avg_pool_backward_reference, diagnose_avg_backward),
+                    PATTERN_HINTS)
 
 
-def verdict_max_pool_ties(max_pool_backward_naive, cases):
+def verdict_max_pool_ties(max_pool_backward_naive, cases, diagnose=diagnose_max_backward):
     """The tie rule: with square windows that tile the input, only ties can make an answer wrong."""
-    verdict = verdict_max_pool_backward(max_pool_backward_naive, cases)
-    if verdict.passed:
-        return passed(f"tie rule: all {len(cases)} hidden cases with tied maxima pass.")
-    return verdict
+    return run_grid("tie rule", cases, backward_attempt(max_pool_backward_naive, max_pool_backward_reference, diagnose),
+                    PATTERN_HINTS, done=f"tie rule: all {len(cases)} hidden cases with tied maxima pass.")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -336,69 +219,44 @@ def verdict_global_avg_pool(forward, backward, seed):
         x = rng.standard_normal(shape)
         N, C, H, W = shape
         where = f"On x of shape {shape}:"
-        result, problem = _call(forward, (x,), ("x",), f"{where} global_avg_pool_forward:")
+        result, problem = call(forward, (x,), ("x",), f"{where} global_avg_pool_forward:", COPY_ADVICE)
         if problem is not None:
             return problem
-        if not (isinstance(result, tuple) and len(result) == 2):
+        if not returns(result, 2):
             return failed(f"{where} global_avg_pool_forward must return a pair (out, cache).")
         out = result[0]
-        verdict = compare_array("global_avg_pool_forward's out", out, global_avg_pool_forward_reference(x))
+        verdict = compare_array("global_avg_pool_forward's out", out, global_avg_pool_forward_reference(x), where,
+                                lambda: first_match(out, [
+            ("Return shape (N, C), not (N, C, 1, 1): squeeze the two spatial axes.",
+             global_avg_pool_forward_reference(x)[:, :, None, None]),
+            ("You summed: divide by H * W, the number of pixels of a channel.", x.sum(axis=(2, 3))),
+            ("Average over the two spatial axes (2, 3) only.", np.broadcast_to(x.mean(), (N, C))),
+        ]) or "")
         if not verdict.passed:
-            hint = first_match(out, [
-                ("Return shape (N, C), not (N, C, 1, 1): squeeze the two spatial axes.",
-                 global_avg_pool_forward_reference(x)[:, :, None, None]),
-                ("You summed: divide by H * W, the number of pixels of a channel.", x.sum(axis=(2, 3))),
-                ("Average over the two spatial axes (2, 3) only.", np.broadcast_to(x.mean(), (N, C))),
-            ]) or ""
-            return failed(f"{where} {verdict.message} {hint}".strip())
+            return verdict
         dout = rng.standard_normal((N, C))
-        dx, problem = _call(backward, (dout, x), ("dout", "cache"), f"{where} global_avg_pool_backward:")
+        dx, problem = call(backward, (dout, x), ("dout", "cache"), f"{where} global_avg_pool_backward:", COPY_ADVICE)
         if problem is not None:
             return problem
-        expected = global_avg_pool_backward_reference(dout, x)
-        verdict = compare_array("global_avg_pool_backward's dx", dx, expected)
+        verdict = compare_array("global_avg_pool_backward's dx", dx, global_avg_pool_backward_reference(dout, x), where,
+                                lambda: first_match(dx, [("Divide by H * W: every pixel contributes 1/(H*W) of the mean.",
+                                                          np.broadcast_to(dout[:, :, None, None], shape) * 1.0)]) or "")
         if not verdict.passed:
-            hint = first_match(dx, [
-                ("Divide by H * W: every pixel contributes 1/(H*W) of the mean.",
-                 np.broadcast_to(dout[:, :, None, None], shape).astype(float)),
-            ]) or ""
-            return failed(f"{where} {verdict.message} {hint}".strip())
+            return verdict
     return passed("global average pooling: hidden cases pass.")
 
 
 # ---------------------------------------------------------------------------------------------------
 # Spot the bug
 
-def max_pool_backward_upsampled(dout, cache):
-    """Max-pool backward found in a forum post (it contains a bug; keep in sync with the notebook)."""
-    x, pool_param = cache
-    ph, pw, stride = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
-    N, C, H, W = x.shape
-    H_out, W_out = dout.shape[2:]
-    # the maximum of every window
-    maxima = np.zeros(dout.shape)
-    for i in range(H_out):
-        for j in range(W_out):
-            maxima[:, :, i, j] = x[:, :, i * stride:i * stride + ph, j * stride:j * stride + pw].max(axis=(2, 3))
-    # blow maxima and dout up to the size of the input: every value becomes a ph x pw block
-    big_max = np.repeat(np.repeat(maxima, ph, axis=2), pw, axis=3)
-    big_dout = np.repeat(np.repeat(dout, ph, axis=2), pw, axis=3)
-    h, w = min(H, big_max.shape[2]), min(W, big_max.shape[3])
-    dx = np.zeros(x.shape)
-    is_max = x[:, :, :h, :w] == big_max[:, :, :h, :w]
-    dx[:, :, :h, :w] = is_max * big_dout[:, :, :h, :w]
-    return dx
-
-
 MAX_FAILING_INPUT_SIZE = 2000
 
 
 def verdict_failing_input(make_failing_input, seed):
-    try:
-        result, _ = call_student(make_failing_input)
-    except StudentError as exc:
-        return failed(f"make_failing_input() raised {exc}.")
-    if not (isinstance(result, tuple) and len(result) == 2):
+    result, problem = call(make_failing_input, where="make_failing_input():")
+    if problem is not None:
+        return problem
+    if not returns(result, 2):
         return failed("make_failing_input() must return a pair (x, pool_param).")
     x, pool_param = result
     if not isinstance(x, np.ndarray) or x.ndim != 4 or not np.issubdtype(x.dtype, np.floating):
@@ -431,40 +289,29 @@ def verdict_failing_input(make_failing_input, seed):
 # ---------------------------------------------------------------------------------------------------
 # Entry points of the hidden test cells
 
-def _require(verdict, seed):
-    require(Verdict(verdict.passed, f"{verdict.message} (seed {seed})"))
-
-
 def check_max_pool_forward(max_pool_forward_naive):
-    seed = run_seed()
-    _require(verdict_max_pool_forward(max_pool_forward_naive, pool_grid(seed)), seed)
+    require(verdict_max_pool_forward(max_pool_forward_naive, pool_grid(run_seed())))
 
 
 def check_max_pool_backward(max_pool_backward_naive):
-    seed = run_seed()
-    _require(verdict_max_pool_backward(max_pool_backward_naive, pool_grid(seed)), seed)
+    require(verdict_max_pool_backward(max_pool_backward_naive, pool_grid(run_seed())))
 
 
 def check_max_pool_ties(max_pool_backward_naive):
-    seed = run_seed()
-    _require(verdict_max_pool_ties(max_pool_backward_naive, tie_cases(seed)), seed)
+    require(verdict_max_pool_ties(max_pool_backward_naive, tie_cases(run_seed())))
 
 
 def check_avg_pool_forward(avg_pool_forward_naive):
-    seed = run_seed()
-    _require(verdict_avg_pool_forward(avg_pool_forward_naive, pool_grid(seed)), seed)
+    require(verdict_avg_pool_forward(avg_pool_forward_naive, pool_grid(run_seed())))
 
 
 def check_avg_pool_backward(avg_pool_backward_naive):
-    seed = run_seed()
-    _require(verdict_avg_pool_backward(avg_pool_backward_naive, pool_grid(seed)), seed)
+    require(verdict_avg_pool_backward(avg_pool_backward_naive, pool_grid(run_seed())))
 
 
 def check_global_avg_pool(global_avg_pool_forward, global_avg_pool_backward):
-    seed = run_seed()
-    _require(verdict_global_avg_pool(global_avg_pool_forward, global_avg_pool_backward, seed), seed)
+    require(verdict_global_avg_pool(global_avg_pool_forward, global_avg_pool_backward, run_seed()))
 
 
 def check_failing_input(make_failing_input):
-    seed = run_seed()
-    _require(verdict_failing_input(make_failing_input, seed), seed)
+    require(verdict_failing_input(make_failing_input, run_seed()))

@@ -1,7 +1,7 @@
 """What `python -m autograder grade` prints: progress, the class table, and what needs the instructor."""
 from autograder import course
-from autograder.demo import format_table
 from autograder.engine.batch import grade_class
+from autograder.score_table import format_table
 
 
 def grade_command(root, assignment, students=None, workers=None):

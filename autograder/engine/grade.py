@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from autograder import notebook_cells
-from autograder.checks.core import set_run_seed, set_sandbox_seconds
+from autograder.checks.core import grading
 from autograder.engine.remote import RemoteFunction
 from autograder.engine.rules import refusals
 from autograder.engine.sandbox import Sandbox
@@ -76,10 +76,6 @@ def student_seed(secret, assignment, student):
     return int.from_bytes(digest[:4], "big") >> 1
 
 
-def strip_magics(source):
-    return "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
-
-
 def _defined_functions(source):
     try:
         return [n.name for n in ast.parse(source).body if isinstance(n, ast.FunctionDef)]
@@ -89,7 +85,7 @@ def _defined_functions(source):
 
 def student_code_cells(nb, test_ids):
     """[(index, source)] of the submission's code cells that are not test cells, magics dropped."""
-    return [(i, strip_magics(c.source)) for i, c in enumerate(nb.cells)
+    return [(i, notebook_cells.strip_magics(c.source)) for i, c in enumerate(nb.cells)
             if c.cell_type == "code" and notebook_cells.grade_id(c) not in test_ids]
 
 
@@ -98,7 +94,7 @@ def run_in_grader(source, namespace):
     out = io.StringIO()
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-            exec(compile(strip_magics(source), "<test>", "exec"), namespace)
+            exec(compile(notebook_cells.strip_magics(source), "<test>", "exec"), namespace)
     except Exception as exc:  # a failing check, or the student's error surfacing through a proxy
         message = getattr(exc, "student_message", None)
         error = f"{type(exc).__name__}: {exc}" if message is None else f"Error in your code: {message}"
@@ -142,21 +138,21 @@ def grade_submission(assignment, folder, student, secret, course_root, sandbox_m
         started = time.perf_counter()
         sandbox.run_cells([src for _, src in cells])
         result.sandbox_seconds = time.perf_counter() - started
-        set_sandbox_seconds(result.sandbox_seconds)   # for checks on the notebook's run time
-        set_run_seed(result.seed)
-        namespace = {"__name__": "__main__"}
-        for cell in source.cells:
-            if cell.cell_type != "code":
-                continue
-            if notebook_cells.is_answer(cell):
-                for name in _defined_functions(notebook_cells.strip_solution_markers(cell.source)):
-                    namespace[name] = RemoteFunction(sandbox, name, refused.get(name))
-            elif notebook_cells.is_test(cell):
-                passed, output, error = run_in_grader(cell.source, namespace)
-                result.cells.append(CellResult(notebook_cells.grade_id(cell), notebook_cells.points(cell),
-                                               passed, output, error))
-            elif not notebook_cells.is_display(cell):
-                run_in_grader(cell.source, namespace)  # instructor cells: their errors show in the tests
+        # the checks' seed, and the sandbox's time for checks on the notebook's run time; nothing outlives it
+        with grading(result.seed, result.sandbox_seconds):
+            namespace = {"__name__": "__main__"}
+            for cell in source.cells:
+                if cell.cell_type != "code":
+                    continue
+                if notebook_cells.is_answer(cell):
+                    for name in _defined_functions(notebook_cells.strip_solution_markers(cell.source)):
+                        namespace[name] = RemoteFunction(sandbox, name, refused.get(name))
+                elif notebook_cells.is_test(cell):
+                    passed, output, error = run_in_grader(cell.source, namespace)
+                    result.cells.append(CellResult(notebook_cells.grade_id(cell), notebook_cells.points(cell),
+                                                   passed, output, error))
+                elif not notebook_cells.is_display(cell):
+                    run_in_grader(cell.source, namespace)  # instructor cells: their errors show in the tests
         result.problems += skipped_cell_notes(cells, sandbox.fatal)
     return result
 

@@ -1,22 +1,19 @@
 """Libraries an exercise forbids, found in the student's code by its AST (never by running it).
 
-An assignment's checks module may declare FORBIDDEN = {function name: (library prefixes, reason)}.
+An assignment's checks module (see autograder/assignments.py) may declare FORBIDDEN = {function name: (library prefixes, reason)}.
 The functions a graded function calls, when the student defined them too, are searched as well, so
 that a helper function in another cell cannot carry the forbidden call.
 """
 import ast
-import importlib
+
+from autograder.assignments import assignment as declared
 
 DYNAMIC = {"__import__", "import_module", "eval", "exec", "compile", "getattr", "globals", "vars"}
 
 
 def forbidden_rules(assignment):
     """{function name: (prefixes, reason)} of the assignment, or {}."""
-    try:
-        module = importlib.import_module(f"autograder.checks.{assignment}")
-    except ImportError:
-        return {}
-    return getattr(module, "FORBIDDEN", {})
+    return declared(assignment).forbidden
 
 
 def _definitions(sources):

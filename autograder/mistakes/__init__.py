@@ -3,12 +3,11 @@
 Sample students carry them (`make demo`), and the test suite proves that each one is caught: a
 submission with the mistake loses the points of exactly the test cells listed in `fails`.
 
-Each assignment has a module here (named after it) defining:
+Each assignment has a module here (declared with it in autograder/assignments.py) defining:
 - MISTAKES: a list of `Mistake`,
 - DEMO_MISTAKES: names of the mistakes the demo's "mistakes" student makes (in different exercises),
 - CRASH_CELL: grade_id of the answer cell where the demo's "crashing" student leaves a broken line.
 """
-import importlib
 from dataclasses import dataclass
 
 
@@ -30,11 +29,11 @@ class Mistake:
         return {**answers, self.cell: source.replace(self.old, self.new)}
 
 
-
-
 def catalogue(assignment):
     """The module of mistakes of `assignment` (MISTAKES, DEMO_MISTAKES, CRASH_CELL)."""
-    return importlib.import_module(f"autograder.mistakes.{assignment}")
+    from autograder.assignments import assignment as declared   # the declarations import this package
+
+    return declared(assignment).mistakes
 
 
 def mistakes_for(assignment):

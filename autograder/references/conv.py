@@ -99,3 +99,29 @@ def conv_matrix_reference(kernel, H, W):
         basis[idx] = 1.0
         T[:, idx] = signal.correlate2d(basis.reshape(H, W), kernel, mode="valid").ravel()
     return T
+
+
+def pooled_deltas_reference(delta_h, w_fc, s):
+    """Deltas of a pooled sigmoid map s (h, w) feeding a fully connected layer w_fc (K, h * w) with deltas
+    delta_h (K,): (w_fc.T @ delta_h) shaped like s, times the sigmoid's derivative s * (1 - s)."""
+    return (w_fc.T @ delta_h).reshape(s.shape) * s * (1 - s)
+
+
+def unpool_reference(pooled, mask):
+    """Max-pool backward in 2-D: each pooled delta (h, w) goes to the True entry of its window of mask."""
+    kh, kw = mask.shape[0] // pooled.shape[0], mask.shape[1] // pooled.shape[1]
+    return np.kron(pooled, np.ones((kh, kw))) * mask
+
+
+def two_conv_reference(x, k1, k2, delta2):
+    """Two stacked valid cross-correlations x -> o = x * k1 -> z = o * k2, given dE/dz = delta2:
+    (delta1 = dE/do, dE/dk1, dE/dk2)."""
+    o = signal.correlate2d(x, k1, mode="valid")
+    delta1 = signal.convolve2d(delta2, k2, mode="full")
+    return delta1, signal.correlate2d(x, delta1, mode="valid"), signal.correlate2d(o, delta2, mode="valid")
+
+
+def multichannel_reference(x, delta):
+    """Kernel gradient of one image: x (C, H, W), delta (F, H', W') -> dw (F, C, HH, WW)."""
+    return np.array([[signal.correlate2d(x[c], delta[f], mode="valid") for c in range(x.shape[0])]
+                     for f in range(delta.shape[0])])

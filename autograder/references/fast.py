@@ -1,7 +1,8 @@
 """References for the assignment `fast_layers`: im2col / col2im, the 1x1 convolution, and layer costs.
 
 Written independently of the notebook's solutions: im2col with numpy's sliding_window_view, col2im with
-np.add.at on explicit indices, the 1x1 convolution with einsum, costs from their definitions.
+np.add.at on explicit indices, the 1x1 convolution with einsum, costs from their definitions;
+col2im_variant computes what typical mistakes do.
 
 Column layout (the one the notebook teaches, as in cs231n):
     cols[(c, k, l), (n, i, j)] = x_pad[n, c, i * stride + k, j * stride + l]
@@ -91,3 +92,24 @@ def module_cost(branches, input_shape=INCEPTION_3A_INPUT):
         for key, value in conv_cost_reference(H, W, c_in, c_out, k).items():
             total[key] += value
     return total
+
+
+def col2im_variant(cols, x_shape, HH, WW, stride, pad, write="add", step=None):
+    """col2im with a chosen (possibly wrong) behaviour, one kernel offset at a time (for diagnosis).
+
+    write: "add" (+=, right) or "assign" (=, the last offset wins); step: the window step used (stride).
+    """
+    step = stride if step is None else step
+    N, C, H, W = x_shape
+    Ho, Wo = output_size(H, HH, stride, pad), output_size(W, WW, stride, pad)
+    six = np.asarray(cols, dtype=np.float64).reshape(C, HH, WW, N, Ho, Wo)
+    dx_pad = np.zeros((N, C, H + 2 * pad, W + 2 * pad))
+    for k in range(HH):
+        for l in range(WW):
+            region = dx_pad[:, :, k:k + step * Ho:step, l:l + step * Wo:step]
+            values = six[:, k, l].transpose(1, 0, 2, 3)[:, :, :region.shape[2], :region.shape[3]]
+            if write == "add":
+                region += values
+            else:
+                region[...] = values
+    return dx_pad[:, :, pad:pad + H, pad:pad + W]

@@ -5,11 +5,12 @@ PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export MPLBACKEND := Agg
 
-.PHONY: help venv demo test release lab solutions bench bench-grading grade clean
+.PHONY: help venv demo test lint release lab solutions bench bench-grading grade clean
 
 help:
 	@echo "make demo       grade the bundled sample class with nbgrader (autograde, feedback, export)"
 	@echo "make test       run the project's test suite"
+	@echo "make lint       ruff check . (configured in pyproject.toml; zero warnings)"
 	@echo "make release    regenerate release/ from source/ (nbgrader generate_assignment)"
 	@echo "make lab        JupyterLab on release/, as a student"
 	@echo "make solutions  execute the source notebooks to HTML in solutions_html/ (self-learners)"
@@ -31,6 +32,9 @@ demo: venv
 
 test: venv
 	$(PY) -m pytest -n 2 --dist loadgroup
+
+lint: venv
+	$(VENV)/bin/ruff check .
 
 release: venv
 	$(PY) -m autograder release

@@ -35,7 +35,6 @@ def main(argv=None):
         print("release/ regenerated.")
     elif args.command == "demo":
         from autograder.demo import run_demo
-
         from autograder.paths import DEMO
 
         run_demo(root=args.root or DEMO, assignments=args.assignment or ASSIGNMENTS, plain=args.plain)
@@ -46,7 +45,6 @@ def main(argv=None):
             print(path)
     elif args.command == "grade":
         from autograder.engine.cli import grade_command
-
         from autograder.paths import DEMO
 
         return grade_command(args.course or DEMO, args.assignment, args.student, args.workers)

@@ -20,7 +20,7 @@ from autograder.mistakes import conv_variants as conv_variants_mistakes
 from autograder.mistakes import fast_layers as fast_layers_mistakes
 from autograder.mistakes import pooling as pooling_mistakes
 from autograder.mistakes import spatial_norm as spatial_norm_mistakes
-from autograder.references import cnn, conv, fast
+from autograder.references import cnn, conv, fast, worked_example
 from autograder.references import conv_variants as conv_variants_references
 from autograder.references import pooling as pooling_references
 from autograder.references import spatial_norm as spatial_norm_references
@@ -41,7 +41,7 @@ class Assignment:
 
 COURSE: tuple[Assignment, ...] = (
     Assignment("conv_forward", conv_forward, conv_forward_mistakes, (conv,)),
-    Assignment("conv_backward", conv_backward, conv_backward_mistakes, (conv,)),
+    Assignment("conv_backward", conv_backward, conv_backward_mistakes, (conv, worked_example)),
     Assignment("pooling", pooling, pooling_mistakes, (pooling_references,)),
     Assignment("fast_layers", fast_layers, fast_layers_mistakes, (conv, fast, pooling_references)),
     Assignment("cnn_digits", cnn_digits, cnn_digits_mistakes, (cnn,)),

@@ -232,7 +232,7 @@ def bench_case(name, x_shape, w_shape, stride, pad, dtype, repeat):
             "measured_at_N": n if impl in ("naive", "scipy") else x_shape[0],
         }
     if "torch" in rows:
-        for impl, row in rows.items():
+        for row in rows.values():
             row["fwd_vs_torch"] = row["fwd_ms"] / rows["torch"]["fwd_ms"]
             row["fb_vs_torch"] = None if row["fb_ms"] is None else row["fb_ms"] / rows["torch"]["fb_ms"]
     return {"case": name, "x": list(x_shape), "w": list(w_shape), "stride": stride, "pad": pad,

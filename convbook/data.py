@@ -3,7 +3,7 @@ import numpy as np
 from matplotlib import cbook
 
 
-def load_sample_photo():
+def load_sample_photo() -> np.ndarray:
     """Grace Hopper's portrait from matplotlib's sample data.
 
     Returns a float64 array of shape (H, W, 3) = (600, 512, 3) with values in [0, 1].

@@ -13,7 +13,7 @@ N_TRAIN = N_IMAGES - N_TEST - N_VAL  # 1257
 SPLIT_SEED = 0
 
 
-def load_digits_split(seed=SPLIT_SEED):
+def load_digits_split(seed: int = SPLIT_SEED) -> dict[str, np.ndarray | float]:
     """The digits, split into training, validation and test sets, standardised, in NCHW order.
 
     The split is stratified (each part holds every digit in the proportion of the whole set) and
@@ -52,7 +52,7 @@ def load_digits_split(seed=SPLIT_SEED):
     }
 
 
-def random_shift(X, rng, max_shift=1):
+def random_shift(X: np.ndarray, rng: np.random.Generator, max_shift: int = 1) -> np.ndarray:
     """Move every image by a random whole number of pixels, a data augmentation.
 
     Inputs:

@@ -1,8 +1,11 @@
 """Numeric gradients by centred differences, and the relative error used to compare them."""
+from collections.abc import Callable
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 
-def rel_error(x, y):
+def rel_error(x: ArrayLike, y: ArrayLike) -> float:
     """Largest elementwise relative error max |x - y| / max(1e-8, |x| + |y|).
 
     x, y: arrays of the same shape (or broadcastable). Returns a float.
@@ -12,7 +15,7 @@ def rel_error(x, y):
     return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
 
 
-def eval_numerical_gradient(f, x, h=1e-5):
+def eval_numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, h: float = 1e-5) -> np.ndarray:
     """Gradient of a scalar function f at x by centred differences.
 
     f: callable taking an array shaped like x and returning a float.
@@ -33,7 +36,8 @@ def eval_numerical_gradient(f, x, h=1e-5):
     return grad
 
 
-def eval_numerical_gradient_array(f, x, df, h=1e-5):
+def eval_numerical_gradient_array(f: Callable[[np.ndarray], np.ndarray], x: np.ndarray, df: np.ndarray,
+                                  h: float = 1e-5) -> np.ndarray:
     """Numeric gradient of sum(f(x) * df) with respect to x: the backward pass of f for upstream df.
 
     f: callable taking an array shaped like x and returning an array shaped like df.

@@ -10,7 +10,6 @@ product (BLAS); its backward pass undoes the copy with col2im, one kernel offset
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-
 # The batch is processed a few images at a time so that each block of the im2col matrix stays in the
 # CPU cache while the matrix product reads it: one huge im2col matrix would make the layer wait on memory.
 _BLOCK_BYTES = 1 << 21

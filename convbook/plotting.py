@@ -1,9 +1,14 @@
 """Small plotting helpers for the notebooks."""
+from collections.abc import Sequence
+
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
 
-def show_images(images, titles=None, cmap="gray", size=3.0):
+def show_images(images: Sequence[np.ndarray], titles: Sequence[str] | None = None, cmap: str = "gray",
+                size: float = 3.0) -> Figure:
     """Show a row of images.
 
     images: list of (H, W) or (H, W, 3) arrays. titles: list of strings or None.
@@ -19,7 +24,7 @@ def show_images(images, titles=None, cmap="gray", size=3.0):
     return fig
 
 
-def show_grid(values, title=None, fmt="{:.2g}", ax=None):
+def show_grid(values: np.ndarray, title: str | None = None, fmt: str = "{:.2g}", ax: Axes | None = None) -> Axes:
     """Draw a small 2-D array as a table of numbers over a colour map.
 
     values: (H, W) array. Returns the Axes.

@@ -1,10 +1,11 @@
 """Timing that is fair on a shared machine: the median of several runs."""
 import time
+from collections.abc import Callable
 
 import numpy as np
 
 
-def median_time(fn, *args, repeat=5, **kwargs):
+def median_time(fn: Callable[..., object], *args: object, repeat: int = 5, **kwargs: object) -> float:
     """Median wall-clock seconds of fn(*args, **kwargs) over `repeat` runs (after one warm-up)."""
     fn(*args, **kwargs)
     times = []

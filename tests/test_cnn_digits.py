@@ -11,9 +11,9 @@ from threadpoolctl import threadpool_limits
 
 from autograder import notebook_cells
 from autograder.checks import cnn_digits as checks
-from autograder.references import cnn as cnn_reference
 from autograder.mistakes import by_name, catalogue, mistakes_for
 from autograder.paths import source_notebook
+from autograder.references import cnn as cnn_reference
 from autograder.solutions import load_solution
 from convbook import eval_numerical_gradient, rel_error
 from convbook.digits import N_TEST, N_TRAIN, N_VAL, load_digits_split, random_shift

@@ -7,11 +7,14 @@ from autograder import notebook_cells
 from autograder.checks import conv_backward as checks
 from autograder.mistakes import by_name, mistakes_for
 from autograder.paths import source_notebook
+from autograder.references import worked_example as example
 from autograder.references.conv import (
     conv_backward_reference,
     conv_forward_reference,
     conv_matrix_reference,
     dilate,
+    pooled_deltas_reference,
+    unpool_reference,
 )
 from autograder.solutions import load_solution
 from convbook import eval_numerical_gradient_array
@@ -43,29 +46,29 @@ def solution():
 
 # --- the worked example's numbers ---------------------------------------------------------------------
 def test_restored_signs_reproduce_the_stated_deltas():
-    got = checks.pooled_deltas_reference(checks.DELTA_H, checks.FC_WEIGHTS, checks.SIGMOID_OUT)
-    np.testing.assert_allclose(got, checks.STATED_POOLED_DELTAS, rtol=1e-12)
-    unsigned = checks.pooled_deltas_reference(checks.DELTA_H, np.abs(checks.FC_WEIGHTS), checks.SIGMOID_OUT)
-    assert not np.allclose(unsigned, checks.STATED_POOLED_DELTAS)
+    got = pooled_deltas_reference(example.DELTA_H, example.FC_WEIGHTS, example.SIGMOID_OUT)
+    np.testing.assert_allclose(got, example.STATED_POOLED_DELTAS, rtol=1e-12)
+    unsigned = pooled_deltas_reference(example.DELTA_H, np.abs(example.FC_WEIGHTS), example.SIGMOID_OUT)
+    assert not np.allclose(unsigned, example.STATED_POOLED_DELTAS)
 
 
 def test_answer_gradient_is_correlation_of_o_with_d():
-    np.testing.assert_allclose(signal.correlate2d(checks.O_SEED, checks.D_ANSWER, mode="valid"),
-                               checks.ANSWER_GRADIENT, atol=1e-12)
+    np.testing.assert_allclose(signal.correlate2d(example.O_SEED, example.D_ANSWER, mode="valid"),
+                               example.ANSWER_GRADIENT, atol=1e-12)
     # the thread's own formula: convolve the rotated delta map with o
-    np.testing.assert_allclose(signal.convolve2d(np.rot90(checks.D_ANSWER, 2), checks.O_SEED, mode="valid"),
-                               checks.ANSWER_GRADIENT, atol=1e-12)
+    np.testing.assert_allclose(signal.convolve2d(np.rot90(example.D_ANSWER, 2), example.O_SEED, mode="valid"),
+                               example.ANSWER_GRADIENT, atol=1e-12)
 
 
 def test_sign_slip_and_corrected_gradient():
-    d = checks.unpool_reference(checks.STATED_POOLED_DELTAS, checks.max_mask())
-    assert d[3, 3] > 0 > checks.D_ANSWER[3, 3]
+    d = unpool_reference(example.STATED_POOLED_DELTAS, example.max_mask())
+    assert d[3, 3] > 0 > example.D_ANSWER[3, 3]
     # the thread's map carries the deltas truncated to 4 decimals, apart from the sign at (3, 3)
-    np.testing.assert_allclose(np.trunc(d * 1e4) / 1e4, np.abs(checks.D_ANSWER), atol=1e-12)
-    np.testing.assert_allclose(checks.corrected_seed_gradient(),
+    np.testing.assert_allclose(np.trunc(d * 1e4) / 1e4, np.abs(example.D_ANSWER), atol=1e-12)
+    np.testing.assert_allclose(example.corrected_seed_gradient(),
                                [[0.14005255, 0.10639221], [0.03444097, 0.14604471]], atol=1e-8)
-    four_digit = np.abs(checks.D_ANSWER)
-    np.testing.assert_allclose(signal.correlate2d(checks.O_SEED, four_digit, mode="valid"),
+    four_digit = np.abs(example.D_ANSWER)
+    np.testing.assert_allclose(signal.correlate2d(example.O_SEED, four_digit, mode="valid"),
                                [[0.139946, 0.106319], [0.034416, 0.145922]], atol=1e-12)
 
 

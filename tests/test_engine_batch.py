@@ -152,7 +152,7 @@ def test_killed_batch_resumes_with_gradebook_and_manual_grades_intact(graded, tm
 
 
 def test_class_report_counts_the_diagnosed_mistakes(graded, tmp_path):
-    from autograder.engine.report import mistake_counts, load_results, write_report
+    from autograder.engine.report import load_results, mistake_counts, write_report
 
     root, results, _ = graded
     page = write_report(root, A, tmp_path / "report")

@@ -10,6 +10,7 @@ from autograder import notebook_cells
 from autograder.checks import fast_layers as checks
 from autograder.checks.cases import conv_grid
 from autograder.checks.pool_cases import pool_grid, tie_cases
+from autograder.checks.pooling import max_backward_variant
 from autograder.mistakes import by_name, catalogue, mistakes_for
 from autograder.paths import source_notebook
 from autograder.references.conv import conv_backward_reference, conv_forward_reference, output_size
@@ -24,7 +25,6 @@ from autograder.references.fast import (
     module_cost,
     module_layers,
 )
-from autograder.checks.pooling import max_backward_variant
 from autograder.references.pooling import max_pool_backward_reference, max_pool_forward_reference
 from autograder.solutions import load_solution
 

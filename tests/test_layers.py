@@ -131,7 +131,7 @@ def test_softmax_loss():
 
 def test_float32_in_float32_out():
     rng = np.random.default_rng(8)
-    f32 = lambda *shape: rng.standard_normal(shape).astype(np.float32)  # noqa: E731
+    f32 = lambda *shape: rng.standard_normal(shape).astype(np.float32)
     x, w, b, cp = f32(2, 3, 7, 6), f32(4, 3, 3, 2), f32(4), {"stride": 2, "pad": 1}
     out, cache = conv_forward(x, w, b, cp)
     assert out.dtype == np.float32

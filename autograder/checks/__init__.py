@@ -1,9 +1,7 @@
-"""Hidden checks. Each exercise's check is three pure parts:
+"""Hidden checks, one module per assignment, all on the pipeline of `core.py`: seeded cases (`cases.py`,
+`pool_cases.py`, or drawn in the check) -> a reference (`autograder.references`) -> `core.compare_array`
+with a sentence naming the likely mistake, the student's code always called through `core.call`.
 
-- a seeded case generator (`cases.py`),
-- a reference (`autograder.references`, scipy.signal based, or the hidden solution),
-- a comparator returning a `Verdict` with a diagnosis sentence (`core.py` and one module per assignment).
-
-Hidden test cells in the source notebooks call `check_*` functions, which raise AssertionError with the
-diagnosis when the student's answer is wrong.
+Hidden test cells in the source notebooks call `check_*` functions (made by `core.hidden_check`), which
+raise AssertionError with the diagnosis when the student's answer is wrong.
 """

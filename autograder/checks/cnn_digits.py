@@ -12,11 +12,13 @@ import math
 import numpy as np
 
 from autograder.checks.core import (
-    StudentError,
+    Rejected,
     call,
+    checked,
     compare_array,
     failed,
     first_failure,
+    hidden_check,
     notebook_seconds,
     passed,
     require,
@@ -25,12 +27,14 @@ from autograder.checks.core import (
 )
 from autograder.references.cnn import (
     KEYS,
+    SABOTAGED_KEYS,
     WEIGHTS,
     accuracy,
     reference_adam,
     reference_gradient_errors,
     reference_init,
     reference_loss,
+    sabotaged,
 )
 from convbook.gradcheck import eval_numerical_gradient, rel_error
 
@@ -110,7 +114,7 @@ TRAIN_HISTORY = "history must be a dict with lists 'loss', 'train_acc' and 'val_
 
 
 def digits_data():
-    from convbook.digits import load_digits_split   # loaded when a check needs it
+    from convbook.digits import load_digits_split  # loaded when a check needs it
 
     return load_digits_split()
 
@@ -218,14 +222,13 @@ def looks_normal(w, scale):
     return abs(w.mean()) < 5 * scale / np.sqrt(n) and abs(w.std() / scale - 1) < 5 / np.sqrt(2 * n)
 
 
+@checked
 def verdict_init_params(init_params, seed, data):
     configs = [dict(NETWORK), {"num_filters": 5, "filter_size": 5, "hidden_dim": 17, "num_classes": 4,
                                "input_shape": (2, 6, 10), "weight_scale": 0.1}]
     for config in configs:
         where = f"init_params({', '.join(f'{k}={v!r}' for k, v in config.items())}, seed={seed}):"
-        params, problem = _call(lambda: init_params(**config, seed=seed), (), (), where)
-        if problem is not None:
-            return problem
+        params = _call(lambda: init_params(**config, seed=seed), (), (), where)
         if not isinstance(params, dict) or set(params) != set(KEYS):
             keys = sorted(params) if isinstance(params, dict) else type(params).__name__
             return failed(f"{where} must return a dict with keys {', '.join(KEYS)}; got {keys}.")
@@ -244,14 +247,10 @@ def verdict_init_params(init_params, seed, data):
         for name in WEIGHTS:
             if np.all(params[name] == params[name].flat[0]):
                 return failed(f"{where} " + INIT_SYMMETRIC.format(name=name))
-        again, problem = _call(lambda: init_params(**config, seed=seed), (), (), where)
-        if problem is not None:
-            return problem
+        again = _call(lambda: init_params(**config, seed=seed), (), (), where)
         if not all(np.array_equal(params[k], again[k]) for k in KEYS):
             return failed(f"{where} {INIT_SEED_IGNORED}")
-        other, problem = _call(lambda: init_params(**config, seed=seed + 1), (), (), where)
-        if problem is not None:
-            return problem
+        other = _call(lambda: init_params(**config, seed=seed + 1), (), (), where)
         if np.array_equal(params["W1"], other["W1"]):
             return failed(f"{where} {INIT_SEED_CONSTANT}")
         scale = config["weight_scale"]
@@ -274,7 +273,7 @@ def verdict_init_params(init_params, seed, data):
 # cnn_loss: the value
 
 LOSS_VARIANTS = [
-    (("summed",), "not_averaged"),
+    (("summed",), NOT_AVERAGED),
     (("reg_twice_loss",), REG_TWICE_LOSS),
     (("reg_missing_loss",), REG_MISSING_LOSS),
     (("reg_on_biases",), REG_ON_BIASES),
@@ -282,30 +281,31 @@ LOSS_VARIANTS = [
 ]
 
 
-def diagnose_loss(loss, case):
-    for variant, sentence in LOSS_VARIANTS:
-        if "reg" in variant[0] and case.reg == 0:
-            continue
-        if _close(loss, reference_loss(case.params, case.X, case.y, case.reg, variant)[0], rtol=1e-8):
-            return NOT_AVERAGED.format(N=len(case.X)) if sentence == "not_averaged" else sentence
+def diagnose_variants(case, variants, matches):
+    """The sentence (with N filled in) of the first wrong variant of the reference network whose
+    (loss, grads) on `case` matches(...); the penalty's variants only when reg > 0."""
+    for variant, sentence in variants:
+        if not ("reg" in variant[0] and case.reg == 0) and \
+                matches(reference_loss(case.params, case.X, case.y, case.reg, variant)):
+            return sentence.format(N=len(case.X))
     return ""
+
+
+def diagnose_loss(loss, case):
+    return diagnose_variants(case, LOSS_VARIANTS, lambda reference: _close(loss, reference[0], rtol=1e-8))
 
 
 def _loss_attempt(cnn_loss, case):
     where = f"On {case.describe()}:"
     names = ("params", "X", "y")
-    scores, problem = _call(cnn_loss, (case.params, case.X), names, f"{where} cnn_loss(params, X):")
-    if problem is not None:
-        return problem
+    scores = _call(cnn_loss, (case.params, case.X), names, f"{where} cnn_loss(params, X):")
     verdict = compare_array("scores = cnn_loss(params, X)", scores, reference_loss(case.params, case.X), where,
                             lambda: FLATTEN_ORDER if _close(scores, reference_loss(case.params, case.X,
                                                                                    variant=("nhwc_flatten",))) else "")
     if not verdict.passed:
         return verdict
-    result, problem = _call(cnn_loss, (case.params, case.X, case.y, case.reg), names + ("reg",),
+    result = _call(cnn_loss, (case.params, case.X, case.y, case.reg), names + ("reg",),
                             f"{where} cnn_loss(params, X, y, reg):")
-    if problem is not None:
-        return problem
     if not returns(result, 2):
         return failed(f"{where} with labels, cnn_loss must return a pair (loss, grads).")
     loss = result[0]
@@ -320,6 +320,7 @@ def _loss_attempt(cnn_loss, case):
     return passed()
 
 
+@checked
 def verdict_loss_value(cnn_loss, seed, images=None):
     cases, large = loss_cases(seed, images)
     verdict = first_failure(_loss_attempt(cnn_loss, case) for case in cases)
@@ -327,10 +328,8 @@ def verdict_loss_value(cnn_loss, seed, images=None):
         return verdict
     # huge scores: a softmax that is not shifted overflows
     size = np.abs(reference_loss(large.params, large.X)).max()
-    result, problem = _call(cnn_loss, (large.params, large.X, large.y, large.reg), ("params", "X", "y", "reg"),
+    result = _call(cnn_loss, (large.params, large.X, large.y, large.reg), ("params", "X", "y", "reg"),
                             f"On {large.describe()} (scores up to {size:.0f}):")
-    if problem is not None:
-        return problem
     loss = result[0] if returns(result, 2) else None
     if loss is None or not np.all(np.isfinite(loss)):
         return failed(UNSHIFTED.format(size=size))
@@ -342,7 +341,7 @@ def verdict_loss_value(cnn_loss, seed, images=None):
 # cnn_loss: the gradients
 
 GRAD_VARIANTS = [
-    (("summed",), "not_averaged"),
+    (("summed",), GRADS_NOT_AVERAGED),
     (("reg_missing_grad",), REG_MISSING_GRAD),
     (("reg_twice_grad",), REG_TWICE_GRAD),
     (("reg_on_biases",), REG_ON_BIASES),
@@ -354,20 +353,13 @@ GRAD_VARIANTS = [
 
 
 def diagnose_grads(grads, case):
-    for variant, sentence in GRAD_VARIANTS:
-        if "reg" in variant[0] and case.reg == 0:
-            continue
-        if _grads_match(grads, reference_loss(case.params, case.X, case.y, case.reg, variant)[1]):
-            return GRADS_NOT_AVERAGED.format(N=len(case.X)) if sentence == "not_averaged" else sentence
-    return ""
+    return diagnose_variants(case, GRAD_VARIANTS, lambda reference: _grads_match(grads, reference[1]))
 
 
 def _grads_attempt(cnn_loss, case):
     where = f"On {case.describe()}:"
-    result, problem = _call(cnn_loss, (case.params, case.X, case.y, case.reg), ("params", "X", "y", "reg"),
+    result = _call(cnn_loss, (case.params, case.X, case.y, case.reg), ("params", "X", "y", "reg"),
                             f"{where} cnn_loss(params, X, y, reg):")
-    if problem is not None:
-        return problem
     if not (returns(result, 2) and isinstance(result[1], dict)):
         return failed(f"{where} with labels, cnn_loss must return a pair (loss, grads) with grads a dict.")
     grads = result[1]
@@ -383,11 +375,7 @@ def student_gradient_errors(cnn_loss, case):
     params = {k: v.copy() for k, v in case.params.items()}
 
     def loss_and_grads():
-        result, problem = call(cnn_loss, (params, case.X, case.y, case.reg), ("params", "X", "y", "reg"),
-                               f"On {case.describe()}:")
-        if problem is not None:
-            raise StudentError(problem.message)
-        return result
+        return call(cnn_loss, (params, case.X, case.y, case.reg), ("params", "X", "y", "reg"), f"On {case.describe()}:")
 
     grads = loss_and_grads()[1]
     return {name: rel_error(np.asarray(grads[name], dtype=float),
@@ -395,6 +383,7 @@ def student_gradient_errors(cnn_loss, case):
             for name in KEYS}
 
 
+@checked
 def verdict_loss_gradients(cnn_loss, seed, images=None):
     cases, _ = loss_cases(seed, images)
     verdict = first_failure(_grads_attempt(cnn_loss, case) for case in cases)
@@ -403,8 +392,8 @@ def verdict_loss_gradients(cnn_loss, seed, images=None):
     case = gradcheck_case(seed, images)
     try:
         errors = student_gradient_errors(cnn_loss, case)
-    except StudentError as exc:
-        return failed(str(exc))
+    except Rejected:
+        raise
     except Exception as exc:  # what the student's loss returned does not fit
         return failed(f"On {case.describe()}: your function raised {type(exc).__name__}: {exc}.")
     if not all(e < GRADIENT_TOLERANCE for e in errors.values()):
@@ -417,37 +406,20 @@ def verdict_loss_gradients(cnn_loss, seed, images=None):
 # ---------------------------------------------------------------------------------------------------
 # gradient_errors
 
-def sabotaged(loss_fn):
-    """loss_fn with wrong gradients for W2 (5% too large) and b1 (shifted by 0.01)."""
-    def wrong(params, X, y=None, reg=0.0):
-        loss, grads = loss_fn(params, X, y, reg)
-        grads = dict(grads)
-        grads["W2"] = grads["W2"] * 1.05
-        grads["b1"] = grads["b1"] + 0.01
-        return loss, grads
-    return wrong
-
-
-SABOTAGED_KEYS = ("W2", "b1")
-
-
 def _errors_attempt(gradient_errors, loss_fn, case, params, X, reg, label):
     where = f"gradient_errors on {label} ({case.describe()}):"
-    errors, problem = _call(gradient_errors, (loss_fn, params, X, case.y, reg),
-                            ("loss_fn", "params", "X", "y", "reg"), where)
-    if problem is not None:
-        return None, problem
+    errors = _call(gradient_errors, (loss_fn, params, X, case.y, reg), ("loss_fn", "params", "X", "y", "reg"), where)
     if not isinstance(errors, dict) or set(errors) != set(params):
         got = sorted(errors) if isinstance(errors, dict) else type(errors).__name__
-        return None, failed(f"{where} return a dict with one relative error per parameter "
-                            f"({', '.join(params)}); got {got}.")
+        raise Rejected(failed(f"{where} return a dict with one relative error per parameter "
+                              f"({', '.join(params)}); got {got}."))
     try:
-        errors = {k: float(v) for k, v in errors.items()}
+        return {k: float(v) for k, v in errors.items()}
     except (TypeError, ValueError):
-        return None, failed(f"{where} each relative error must be one number.")
-    return errors, None
+        raise Rejected(failed(f"{where} each relative error must be one number.")) from None
 
 
+@checked
 def verdict_gradient_errors(gradient_errors, seed, images=None):
     case = gradcheck_case(seed + 1, images)
     ok = lambda errors: all(e < GRADIENT_TOLERANCE for e in errors.values())
@@ -459,14 +431,14 @@ def verdict_gradient_errors(gradient_errors, seed, images=None):
              case.reg),
             ("the correct network, float32 params and X", reference_loss, params32, case.X.astype(np.float32),
              case.reg)):
-        errors, problem = _errors_attempt(gradient_errors, loss_fn, case, params, X, reg, label)
-        if problem is not None:
-            return problem
-        runs[label] = errors
+        runs[label] = _errors_attempt(gradient_errors, loss_fn, case, params, X, reg, label)
     right64, wrong, right32 = runs.values()
     if not ok(right64):
-        right0, _ = _errors_attempt(gradient_errors, reference_loss, case, case.params, case.X, 0.0, "reg = 0")
-        hint = CHECK_REG if right0 is not None and ok(right0) else ""
+        try:   # is it right without the penalty?
+            hint = CHECK_REG if ok(_errors_attempt(gradient_errors, reference_loss, case, case.params, case.X, 0.0,
+                                                   "reg = 0")) else ""
+        except Rejected:
+            hint = ""
         return failed(f"On the correct network your check reports {_describe_errors(right64)}; every error "
                       f"should be below {GRADIENT_TOLERANCE:g}. {hint}".strip())
     caught = all(wrong[k] > 1e-3 for k in SABOTAGED_KEYS)
@@ -530,6 +502,7 @@ def _call_adam(adam_update, w, dw, state, args, where):
                 may_change=(2,))
 
 
+@checked
 def verdict_adam(adam_update, seed):
     for w0, lr, beta1, beta2, eps, dws in adam_sequences(seed):
         args = {"lr": lr, "beta1": beta1, "beta2": beta2, "eps": eps}
@@ -539,9 +512,7 @@ def verdict_adam(adam_update, seed):
         for step, dw in enumerate(dws, start=1):
             where = (f"Step {step} from a fresh state ({{}} before step 1), w of shape {w0.shape}, lr={lr:g}, "
                      f"beta1={beta1:g}, beta2={beta2:g}, eps={eps:g}:")
-            result, problem = _call_adam(adam_update, w, dw, state, args, where)
-            if problem is not None:
-                return problem
+            result = _call_adam(adam_update, w, dw, state, args, where)
             if not (returns(result, 2) and isinstance(result[1], dict)):
                 return failed(f"{where} adam_update must return a pair (next_w, state) with state a dict.")
             next_w, new_state = result
@@ -561,9 +532,7 @@ def verdict_adam(adam_update, seed):
     state = {"m": 0.1 * rng.standard_normal((4, 3)), "v": 0.01 * rng.random((4, 3)) + 1e-4, "t": 9}
     args = {"lr": 5e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
     where = "One step from the state {'m': ..., 'v': ..., 't': 9} (10th step):"
-    result, problem = _call_adam(adam_update, w, dw, state, args, where)
-    if problem is not None:
-        return problem
+    result = _call_adam(adam_update, w, dw, state, args, where)
     expected_w, expected_state = reference_adam(w, dw, state, **args)
     if not (returns(result, 2) and isinstance(result[1], dict)):
         return failed(f"{where} adam_update must return a pair (next_w, state) with state a dict.")
@@ -581,15 +550,14 @@ def verdict_adam(adam_update, seed):
 # ---------------------------------------------------------------------------------------------------
 # train
 
+@checked
 def verdict_train(train, data):
     params0 = reference_init(**NETWORK, seed=INIT_SEED)
     settings = dict(TRAINING, verbose=False)
     where = (f"train(params, data, <reference loss>, <reference adam>, "
              f"{', '.join(f'{k}={v!r}' for k, v in settings.items())}):")
-    result, problem = call(lambda p, d: train(p, d, reference_loss, reference_adam, **settings), (params0, data),
+    result = call(lambda p, d: train(p, d, reference_loss, reference_adam, **settings), (params0, data),
                            where=where, may_change=(0, 1))
-    if problem is not None:
-        return problem
     if not returns(result, 2):
         return failed(f"{where} train must return a pair (params, history).")
     params, history = result
@@ -652,8 +620,7 @@ def check_gradient_errors(gradient_errors):
     require(verdict_gradient_errors(gradient_errors, run_seed(), digits_data()["X_train"]))
 
 
-def check_adam(adam_update):
-    require(verdict_adam(adam_update, run_seed()))
+check_adam = hidden_check(verdict_adam)
 
 
 def check_train(train):

@@ -10,15 +10,15 @@ from autograder.checks.cases import backward_cases
 from autograder.checks.core import (
     as_array,
     call,
+    checked,
     compare_array,
     failed,
     first_failure,
     first_match,
-    passed,
-    require,
+    hidden_check,
     returns,
     run_grid,
-    run_seed,
+    seeded_cases,
 )
 from autograder.references.conv import (
     conv_backward_dw,
@@ -30,6 +30,7 @@ from autograder.references.conv import (
     two_conv_reference,
     unpool_reference,
 )
+from autograder.references.worked_example import FC_WEIGHTS, O_SEED, STATED_POOLED_DELTAS, corrected_seed_gradient, max_mask
 
 # Libraries each graded function may not use (the engine checks the student's code by its syntax tree).
 FORBIDDEN = {
@@ -41,54 +42,11 @@ FORBIDDEN = {
 
 
 # ---------------------------------------------------------------------------------------------------
-# The worked example (seed 000): 5x5 input, 2x2 kernel -> 4x4, 2x2 max pool -> 2x2, sigmoid, FC(2).
-# ---------------------------------------------------------------------------------------------------
-DELTA_H = np.array([0.25, -0.15])
-# Fully connected weights, row k feeds H_{k+1}, columns are the pooled units 11, 12, 21, 22.
-# The source lost its minus signs; these signs reproduce every stated delta.
-FC_WEIGHTS = np.array([[0.61, 0.82, 0.96, 1.00],
-                       [0.02, -0.50, 0.23, -0.17]])
-SIGMOID_OUT = np.array([[0.58, 0.57], [0.65, 0.55]])
-STATED_POOLED_DELTAS = np.array([[0.0364182, 0.068628], [0.04675125, 0.06818625]])
-O_SEED = np.array([[0.51, 0.9, 0.88, 0.84, 0.05],
-                   [0.4, 0.62, 0.22, 0.59, 0.1],
-                   [0.11, 0.2, 0.74, 0.33, 0.14],
-                   [0.47, 0.01, 0.85, 0.7, 0.09],
-                   [0.76, 0.19, 0.72, 0.17, 0.57]])
-# Where each pooling window had its maximum (delta11 -> (1, 1), delta12 -> (0, 2), ...).
-MAX_POSITIONS = ((1, 1), (0, 2), (2, 1), (3, 3))
-# The delta map of the answer in the source, with its sign slip at (3, 3), and the gradient it reports.
-D_ANSWER = np.zeros((4, 4))
-for (_r, _c), _v in zip(MAX_POSITIONS, (0.0364, 0.0686, 0.0467, -0.0681)):
-    D_ANSWER[_r, _c] = _v
-ANSWER_GRADIENT = np.array([[0.044606, 0.094061], [0.011262, 0.068288]])
-
-
-def max_mask():
-    mask = np.zeros((4, 4), dtype=bool)
-    for r, c in MAX_POSITIONS:
-        mask[r, c] = True
-    return mask
-
-
-def corrected_seed_gradient():
-    """The kernel gradient of the worked example with the stated (correctly signed) deltas."""
-    return signal.correlate2d(O_SEED, unpool_reference(STATED_POOLED_DELTAS, max_mask()), mode="valid")
-
-
-def _seeded(attempt, shapes, seed, done):
-    """first_failure of attempt(rng, *shape) over `shapes`, with one rng seeded by `seed`."""
-    rng = np.random.default_rng(seed)
-    return first_failure((attempt(rng, *shape) for shape in shapes), done)
-
-
-# ---------------------------------------------------------------------------------------------------
 # Worked example
 # ---------------------------------------------------------------------------------------------------
+@checked
 def verdict_pooled_deltas(fc_weights, pooled_deltas, seed):
-    result, problem = call(fc_weights, where="fc_weights():")
-    if problem is not None:
-        return problem
+    result = call(fc_weights, where="fc_weights():")
     w = as_array(result)
     if isinstance(w, np.ndarray) and w.shape == FC_WEIGHTS.shape and np.allclose(np.abs(w), np.abs(FC_WEIGHTS)) \
             and not np.allclose(w, FC_WEIGHTS):
@@ -103,9 +61,7 @@ def verdict_pooled_deltas(fc_weights, pooled_deltas, seed):
         delta_h, w_fc, s = rng.standard_normal(k), rng.standard_normal((k, shape[0] * shape[1])), \
             rng.uniform(0.05, 0.95, size=shape)
         where = f"pooled_deltas with {k} output neurons and a {shape} pooled map:"
-        got, problem = call(pooled_deltas, (delta_h, w_fc, s), ("delta_h", "w_fc", "s"), where)
-        if problem is not None:
-            return problem
+        got = call(pooled_deltas, (delta_h, w_fc, s), ("delta_h", "w_fc", "s"), where)
         got, back = as_array(got), (w_fc.T @ delta_h).reshape(shape)
         return compare_array("the pooled deltas", got, pooled_deltas_reference(delta_h, w_fc, s), where,
                              lambda: first_match(got, [
@@ -114,7 +70,7 @@ def verdict_pooled_deltas(fc_weights, pooled_deltas, seed):
             ("You multiplied by (1 - s) only; the sigmoid's derivative is s * (1 - s).", back * (1 - s)),
         ]) or "")
 
-    return _seeded(attempt, ((2, (2, 2)), (3, (2, 3)), (1, (3, 1))), seed, "pooled deltas: hidden checks pass.")
+    return seeded_cases(attempt, ((2, (2, 2)), (3, (2, 3)), (1, (3, 1))), seed, "pooled deltas: hidden checks pass.")
 
 
 def _kernel_gradient_hint(got, o, d):
@@ -133,14 +89,15 @@ def verdict_kernel_gradient_2d(kernel_gradient_2d, seed):
     def attempt(rng, o_shape, d_shape):
         o, d = rng.standard_normal(o_shape), rng.standard_normal(d_shape)
         where = f"kernel_gradient_2d(o {o_shape}, d {d_shape}):"
-        got, problem = call(kernel_gradient_2d, (o, d), ("o", "d"), where)
-        return problem or compare_array("the kernel gradient", as_array(got), signal.correlate2d(o, d, mode="valid"),
+        got = call(kernel_gradient_2d, (o, d), ("o", "d"), where)
+        return compare_array("the kernel gradient", as_array(got), signal.correlate2d(o, d, mode="valid"),
                                         where, lambda: _kernel_gradient_hint(as_array(got), o, d))
 
     shapes = (((5, 5), (4, 4)), ((6, 8), (4, 5)), ((7, 5), (5, 4)), ((4, 6), (1, 2)))
-    return _seeded(attempt, shapes, seed, "kernel_gradient_2d: hidden cases pass.")
+    return seeded_cases(attempt, shapes, seed, "kernel_gradient_2d: hidden cases pass.")
 
 
+@checked
 def verdict_pool_conv_backward_2d(pool_conv_backward_2d, seed):
     def attempt(rng, o_shape, pooled_shape, window):
         o = rng.standard_normal(o_shape)
@@ -150,9 +107,7 @@ def verdict_pool_conv_backward_2d(pool_conv_backward_2d, seed):
             for j in range(pooled_shape[1]):
                 mask[i * window[0] + rng.integers(window[0]), j * window[1] + rng.integers(window[1])] = True
         where = f"pool_conv_backward_2d(o {o_shape}, pooled_delta {pooled_shape}, max_mask {mask.shape}):"
-        result, problem = call(pool_conv_backward_2d, (o, pooled, mask), ("o", "pooled_delta", "max_mask"), where)
-        if problem is not None:
-            return problem
+        result = call(pool_conv_backward_2d, (o, pooled, mask), ("o", "pooled_delta", "max_mask"), where)
         if not returns(result, 2):
             return failed(f"{where} return a pair (d, dw).")
         d, dw = (as_array(v) for v in result)
@@ -166,12 +121,12 @@ def verdict_pool_conv_backward_2d(pool_conv_backward_2d, seed):
 
     # (input shape, pooled shape, pooling window); the worked example itself comes last
     shapes = (((5, 5), (2, 2), (2, 2)), ((7, 6), (3, 2), (2, 2)), ((5, 9), (2, 3), (2, 3)))
-    verdict = _seeded(attempt, shapes, seed, "pool_conv_backward_2d: hidden cases pass.")
+    verdict = seeded_cases(attempt, shapes, seed, "pool_conv_backward_2d: hidden cases pass.")
     if not verdict.passed:
         return verdict
-    result, problem = call(pool_conv_backward_2d, (O_SEED, STATED_POOLED_DELTAS, max_mask()), where="On the worked example:")
-    if problem is not None or not returns(result, 2):
-        return problem or failed("On the worked example: return a pair (d, dw).")
+    result = call(pool_conv_backward_2d, (O_SEED, STATED_POOLED_DELTAS, max_mask()), where="On the worked example:")
+    if not returns(result, 2):
+        return failed("On the worked example: return a pair (d, dw).")
     worked = compare_array("the corrected kernel gradient of the worked example", as_array(result[1]),
                            corrected_seed_gradient())
     return worked if not worked.passed else verdict
@@ -186,9 +141,7 @@ def verdict_two_conv_backward(two_conv_backward, seed):
         z_shape = (x_shape[0] - k1_shape[0] - k2_shape[0] + 2, x_shape[1] - k1_shape[1] - k2_shape[1] + 2)
         delta2 = rng.standard_normal(z_shape)
         where = f"two_conv_backward(x {x_shape}, k1 {k1_shape}, k2 {k2_shape}, delta2 {z_shape}):"
-        result, problem = call(two_conv_backward, (x, k1, k2, delta2), ("x", "k1", "k2", "delta2"), where)
-        if problem is not None:
-            return problem
+        result = call(two_conv_backward, (x, k1, k2, delta2), ("x", "k1", "k2", "delta2"), where)
         if not returns(result, 3):
             return failed(f"{where} return a triple (delta1, dk1, dk2).")
         delta1, dk1, dk2 = (as_array(v) for v in result)
@@ -205,16 +158,14 @@ def verdict_two_conv_backward(two_conv_backward, seed):
                           + _kernel_gradient_hint(dk1, x, ref_delta1))])
 
     shapes = (((6, 6), (2, 2), (2, 2)), ((7, 9), (3, 2), (2, 3)), ((8, 6), (2, 3), (4, 1)))
-    return _seeded(attempt, shapes, seed, "two_conv_backward: hidden cases pass.")
+    return seeded_cases(attempt, shapes, seed, "two_conv_backward: hidden cases pass.")
 
 
 def verdict_multichannel_kernel_gradient(multichannel_kernel_gradient, seed):
     def attempt(rng, x_shape, d_shape):
         x, delta = rng.standard_normal(x_shape), rng.standard_normal(d_shape)
         where = f"multichannel_kernel_gradient(x {x_shape}, delta {d_shape}):"
-        got, problem = call(multichannel_kernel_gradient, (x, delta), ("x", "delta"), where)
-        if problem is not None:
-            return problem
+        got = call(multichannel_kernel_gradient, (x, delta), ("x", "delta"), where)
         got, expected = as_array(got), multichannel_reference(x, delta)
         swapped = ("Your dw has the filter and channel axes swapped: it is (F, C, HH, WW), dw[f, c] from x[c] "
                    "and delta[f].")
@@ -228,7 +179,7 @@ def verdict_multichannel_kernel_gradient(multichannel_kernel_gradient, seed):
                and got.shape == expected.transpose(1, 0, 2, 3).shape else ""))
 
     shapes = (((3, 6, 5), (2, 4, 4)), ((1, 5, 7), (3, 3, 4)), ((4, 6, 6), (2, 5, 3)))
-    return _seeded(attempt, shapes, seed, "multichannel_kernel_gradient: hidden cases pass.")
+    return seeded_cases(attempt, shapes, seed, "multichannel_kernel_gradient: hidden cases pass.")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -320,13 +271,11 @@ def compare_gradients(where, grads, case, diagnoses=None):
 def _backward_attempt(conv_backward):
     def attempt(case):
         where = f"On the case {case.describe()}:"
-        result, problem = call(lambda d, x, w, b, conv_param: conv_backward(d, (x, w, b, conv_param)),
+        result = call(lambda d, x, w, b, conv_param: conv_backward(d, (x, w, b, conv_param)),
                                (case.dout, case.x, case.w, case.b, case.conv_param),
                                ("dout", "cache x", "cache w", "cache b", "cache conv_param"), where,
                                "the cache must stay as the forward pass left it (write the gradients into new "
                                "arrays, e.g. np.zeros_like(x))")
-        if problem is not None:
-            return problem
         if not returns(result, 3):
             return failed(f"{where} conv_backward_naive must return a triple (dx, dw, db).")
         return compare_gradients(where, [as_array(v) for v in result], case)
@@ -345,9 +294,7 @@ def verdict_conv_matrix(conv_matrix, seed):
     def attempt(rng, k_shape, H, W):
         kernel = rng.standard_normal(k_shape)
         where = f"conv_matrix(kernel {k_shape}, H={H}, W={W}):"
-        got, problem = call(conv_matrix, (kernel, H, W), ("kernel", "H", "W"), where)
-        if problem is not None:
-            return problem
+        got = call(conv_matrix, (kernel, H, W), ("kernel", "H", "W"), where)
         got, expected = as_array(got), conv_matrix_reference(kernel, H, W)
         transposed = ("Your T is transposed: it has one row per output pixel and one column per input pixel, "
                       "shape (H' * W', H * W).")
@@ -364,35 +311,16 @@ def verdict_conv_matrix(conv_matrix, seed):
                              signal.convolve2d(dout, kernel, mode="full").ravel())
 
     shapes = (((3, 3), 4, 4), ((2, 3), 5, 4), ((3, 2), 4, 6), ((1, 4), 3, 5))
-    return _seeded(attempt, shapes, seed, "conv_matrix: hidden cases pass; T.T is the backward pass on them.")
+    return seeded_cases(attempt, shapes, seed, "conv_matrix: hidden cases pass; T.T is the backward pass on them.")
 
 
 # ---------------------------------------------------------------------------------------------------
-# Entry points of the hidden test cells
-# ---------------------------------------------------------------------------------------------------
-def check_pooled_deltas(fc_weights, pooled_deltas):
-    require(verdict_pooled_deltas(fc_weights, pooled_deltas, run_seed()))
+# Entry points of the hidden test cells: check_x(the student's functions) requires verdict_x's verdict
 
-
-def check_kernel_gradient_2d(kernel_gradient_2d):
-    require(verdict_kernel_gradient_2d(kernel_gradient_2d, run_seed()))
-
-
-def check_pool_conv_backward_2d(pool_conv_backward_2d):
-    require(verdict_pool_conv_backward_2d(pool_conv_backward_2d, run_seed()))
-
-
-def check_two_conv_backward(two_conv_backward):
-    require(verdict_two_conv_backward(two_conv_backward, run_seed()))
-
-
-def check_multichannel_kernel_gradient(multichannel_kernel_gradient):
-    require(verdict_multichannel_kernel_gradient(multichannel_kernel_gradient, run_seed()))
-
-
-def check_conv_backward_naive(conv_backward_naive):
-    require(verdict_conv_backward(conv_backward_naive, backward_cases(run_seed())))
-
-
-def check_conv_matrix(conv_matrix):
-    require(verdict_conv_matrix(conv_matrix, run_seed()))
+check_pooled_deltas = hidden_check(verdict_pooled_deltas)
+check_kernel_gradient_2d = hidden_check(verdict_kernel_gradient_2d)
+check_pool_conv_backward_2d = hidden_check(verdict_pool_conv_backward_2d)
+check_two_conv_backward = hidden_check(verdict_two_conv_backward)
+check_multichannel_kernel_gradient = hidden_check(verdict_multichannel_kernel_gradient)
+check_conv_backward_naive = hidden_check(verdict_conv_backward, backward_cases, seed=False)
+check_conv_matrix = hidden_check(verdict_conv_matrix)

@@ -5,15 +5,16 @@ from autograder.checks.cases import ConvCase, conv_grid
 from autograder.checks.core import (
     as_array,
     call,
+    checked,
     compare_array,
     failed,
     first_failure,
     first_match,
+    hidden_check,
     passed,
-    require,
     returns,
     run_grid,
-    run_seed,
+    seeded_cases,
 )
 from autograder.references.conv import conv_forward_reference, full_convolution_reference
 from autograder.references.conv import output_size as reference_output_size
@@ -36,6 +37,11 @@ FORBIDDEN = {
     "conv2d_full": (("scipy", "torch", "convolve2d", "fftconvolve"),
                     "compute the wide convolution yourself"),
 }
+
+
+def conv_cases(seed):
+    """The hand-checked case (an asymmetric kernel), then the shared randomized grid."""
+    return [FIXED_CASE] + conv_grid(seed)
 
 
 def diagnose_conv_forward(out, case):
@@ -72,10 +78,8 @@ def diagnose_conv_forward(out, case):
 def _conv_attempt(conv_forward):
     def attempt(case):
         where = f"On the case {case.describe()}:"
-        result, problem = call(conv_forward, (case.x, case.w, case.b, case.conv_param), ("x", "w", "b", "conv_param"),
+        result = call(conv_forward, (case.x, case.w, case.b, case.conv_param), ("x", "w", "b", "conv_param"),
                                where)
-        if problem is not None:
-            return problem
         if not returns(result, 2):
             return failed(f"{where} conv_forward_naive must return a pair (out, cache).")
         return compare_array("out", result[0], conv_forward_reference(case.x, case.w, case.b, case.conv_param), where,
@@ -89,44 +93,37 @@ def verdict_conv_forward(conv_forward, cases):
 
 
 def verdict_output_size(output_size, seed):
-    def attempt(size, kernel, stride, pad):
+    def attempt(rng):
+        kernel, stride, pad = int(rng.integers(1, 6)), int(rng.integers(1, 4)), int(rng.integers(0, 3))
+        size = int(rng.integers(kernel, 20))
         expected = reference_output_size(size, kernel, stride, pad)
-        got, problem = call(output_size, (size, kernel, stride, pad), where=f"output_size({size}, {kernel}, {stride}, {pad}):")
-        if problem is not None:
-            return problem
+        got = call(output_size, (size, kernel, stride, pad), where=f"output_size({size}, {kernel}, {stride}, {pad}):")
         if got != expected or not isinstance(got, (int, np.integer)):
             hint = " Use floor division //, so the result is an int." if got == expected else ""
             return failed(f"output_size({size}, {kernel}, stride={stride}, pad={pad}) returned {got!r}, "
                           f"expected {expected}.{hint}")
         return passed()
 
-    rng = np.random.default_rng(seed)
-    cases = ((int(rng.integers(1, 6)), int(rng.integers(1, 4)), int(rng.integers(0, 3))) for _ in range(20))
-    return first_failure((attempt(int(rng.integers(k, 20)), k, s, p) for k, s, p in cases),
-                         "output_size: hidden cases pass.")
+    return seeded_cases(attempt, [()] * 20, seed, "output_size: hidden cases pass.")
 
 
 def verdict_zero_pad(zero_pad, seed):
-    def attempt(x, pad):
+    def attempt(rng, pad):
+        x = rng.standard_normal((2, 3, 4, 5))
         where = f"zero_pad(x of shape {x.shape}, pad={pad}):"
-        out, problem = call(zero_pad, (x, pad), ("x", "pad"), where, "return a new array")
-        if problem is not None:
-            return problem
+        out = call(zero_pad, (x, pad), ("x", "pad"), where, "return a new array")
         all_axes = isinstance(out, np.ndarray) and out.shape == tuple(n + 2 * pad for n in x.shape)
         return compare_array("the padded array", out, np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad))), where,
                              lambda: "You padded N and C too: pad only H and W (axes 2 and 3)." if all_axes else "")
 
-    rng = np.random.default_rng(seed)
-    return first_failure((attempt(rng.standard_normal((2, 3, 4, 5)), pad) for pad in (0, 1, 3)),
-                         "zero_pad: hidden cases pass.")
+    return seeded_cases(attempt, [(0,), (1,), (3,)], seed, "zero_pad: hidden cases pass.")
 
 
 def verdict_conv_single_step(conv_single_step, seed):
-    def attempt(x_slice, w, b):
+    def attempt(rng, *shape):
+        x_slice, w, b = rng.standard_normal(shape), rng.standard_normal(shape), float(rng.standard_normal())
         where = f"conv_single_step with shape {x_slice.shape}:"
-        got, problem = call(conv_single_step, (x_slice, w, b), ("x_slice", "w", "b"), where)
-        if problem is not None:
-            return problem
+        got = call(conv_single_step, (x_slice, w, b), ("x_slice", "w", "b"), where)
         expected = float(np.sum(x_slice * w) + b)
         if np.ndim(got) != 0:
             return failed(f"conv_single_step should return a scalar, got shape {np.shape(got)}.")
@@ -135,23 +132,17 @@ def verdict_conv_single_step(conv_single_step, seed):
             return failed(f"{where} {float(got):.6g}, expected {expected:.6g}.{hint}")
         return passed()
 
-    rng = np.random.default_rng(seed)
-    shapes = ((3, 2, 4), (1, 3, 3), (4, 1, 2))
-    return first_failure((attempt(rng.standard_normal(s), rng.standard_normal(s), float(rng.standard_normal()))
-                          for s in shapes), "conv_single_step: hidden cases pass.")
+    return seeded_cases(attempt, ((3, 2, 4), (1, 3, 3), (4, 1, 2)), seed, "conv_single_step: hidden cases pass.")
 
 
 SOBEL_X = np.array([[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]])
 
 
+@checked
 def verdict_image_filters(grayscale_kernel, edge_kernels):
     """Grayscale weights (1, 3, 1, 1) and Sobel filters (2, 1, 3, 3) with zero biases."""
-    gray, problem = call(grayscale_kernel, where="grayscale_kernel():")
-    if problem is not None:
-        return problem
-    edges, problem = call(edge_kernels, where="edge_kernels():")
-    if problem is not None:
-        return problem
+    gray = call(grayscale_kernel, where="grayscale_kernel():")
+    edges = call(edge_kernels, where="edge_kernels():")
     if not (returns(gray, 2) and returns(edges, 2)):
         return failed("grayscale_kernel() and edge_kernels() must each return a pair (w, b).")
     expected = np.stack([SOBEL_X, SOBEL_X.T])[:, None]
@@ -168,47 +159,28 @@ def verdict_image_filters(grayscale_kernel, edge_kernels):
 
 
 def verdict_conv2d_full(conv2d_full, seed):
-    def attempt(x, k):
+    def attempt(rng, x_shape, k_shape):
+        x, k = rng.standard_normal(x_shape), rng.standard_normal(k_shape)
         where = f"conv2d_full(x {x.shape}, k {k.shape}):"
-        got, problem = call(conv2d_full, (x, k), ("x", "k"), where, "return a new array")
-        if problem is not None:
-            return problem
+        got = call(conv2d_full, (x, k), ("x", "k"), where, "return a new array")
         expected = full_convolution_reference(x, k)
         verdict = compare_array("the full convolution", got, expected, where, lambda: first_match(got, [
             ("You computed a full cross-correlation: flip the kernel.", full_convolution_reference(x, k[::-1, ::-1]))]) or "")
         if not verdict.passed:
             return verdict
-        swapped, problem = call(conv2d_full, (k, x), ("k", "x"), where, "return a new array")
-        return problem or compare_array("conv2d_full(k, x) (commutativity)", swapped, expected)
+        swapped = call(conv2d_full, (k, x), ("k", "x"), where, "return a new array")
+        return compare_array("conv2d_full(k, x) (commutativity)", swapped, expected)
 
-    rng = np.random.default_rng(seed)
     shapes = (((4, 6), (2, 3)), ((5, 3), (3, 2)), ((3, 3), (3, 3)), ((2, 5), (4, 1)))
-    return first_failure((attempt(rng.standard_normal(xs), rng.standard_normal(ks)) for xs, ks in shapes),
-                         "conv2d_full: hidden cases pass, and it is commutative on them.")
+    return seeded_cases(attempt, shapes, seed, "conv2d_full: hidden cases pass, and it is commutative on them.")
 
 
 # ---------------------------------------------------------------------------------------------------
-# Entry points of the hidden test cells
+# Entry points of the hidden test cells: check_x(the student's functions) requires verdict_x's verdict
 
-def check_output_size(output_size):
-    require(verdict_output_size(output_size, run_seed()))
-
-
-def check_zero_pad(zero_pad):
-    require(verdict_zero_pad(zero_pad, run_seed()))
-
-
-def check_conv_single_step(conv_single_step):
-    require(verdict_conv_single_step(conv_single_step, run_seed()))
-
-
-def check_conv_forward_naive(conv_forward_naive):
-    require(verdict_conv_forward(conv_forward_naive, [FIXED_CASE] + conv_grid(run_seed())))
-
-
-def check_image_filters(grayscale_kernel, edge_kernels):
-    require(verdict_image_filters(grayscale_kernel, edge_kernels))
-
-
-def check_conv2d_full(conv2d_full):
-    require(verdict_conv2d_full(conv2d_full, run_seed()))
+check_output_size = hidden_check(verdict_output_size)
+check_zero_pad = hidden_check(verdict_zero_pad)
+check_conv_single_step = hidden_check(verdict_conv_single_step)
+check_conv_forward_naive = hidden_check(verdict_conv_forward, conv_cases, seed=False)
+check_image_filters = hidden_check(verdict_image_filters, seed=False)
+check_conv2d_full = hidden_check(verdict_conv2d_full)

@@ -13,6 +13,7 @@ from autograder.checks.core import (
     StudentError,
     call,
     call_student,
+    checked,
     compare_array,
     failed,
     first_match,
@@ -85,6 +86,7 @@ COPY_ADVICE = "work on a copy (for example x = x + 1, not x += 1)"
 
 
 def _call(fn, args, names, where):
+    """The student's fn(*copies of args); a raise or an in-place change rejects the check (core.call)."""
     return call(fn, args, names, where, COPY_ADVICE)
 
 
@@ -113,6 +115,7 @@ OWN_SPECS = [  # (H, W, HH, WW, stride, pad)
 ]
 
 
+@checked
 def verdict_own_conv_layers(forward, backward, seed):
     rng = np.random.default_rng(seed + 40)
     for H, W, HH, WW, stride, pad in OWN_SPECS:
@@ -120,9 +123,7 @@ def verdict_own_conv_layers(forward, backward, seed):
         w, b = rng.standard_normal((2, 3, HH, WW)), rng.standard_normal(2)
         conv_param = {"stride": stride, "pad": pad}
         where = f"On x {x.shape}, w {w.shape}, stride {stride}, pad {pad}:"
-        result, problem = _call(forward, (x, w, b, conv_param), ("x", "w", "b", "conv_param"), f"{where} conv_forward_naive:")
-        if problem is not None:
-            return problem
+        result = _call(forward, (x, w, b, conv_param), ("x", "w", "b", "conv_param"), f"{where} conv_forward_naive:")
         out, problem = _pair(result, "conv_forward_naive", where)
         if problem is not None:
             return problem
@@ -131,10 +132,8 @@ def verdict_own_conv_layers(forward, backward, seed):
         if not verdict.passed:
             return failed(f"{where} {verdict.message} (this is your layer from Assignment 1)")
         dout = rng.standard_normal(expected.shape)
-        grads, problem = _call(lambda d, x_, w_, b_, p: backward(d, (x_, w_, b_, p)), (dout, x, w, b, conv_param),
+        grads = _call(lambda d, x_, w_, b_, p: backward(d, (x_, w_, b_, p)), (dout, x, w, b, conv_param),
                                ("dout", "x", "w", "b", "conv_param"), f"{where} conv_backward_naive:")
-        if problem is not None:
-            return problem
         if not (isinstance(grads, tuple) and len(grads) == 3):
             return failed(f"{where} conv_backward_naive must return (dx, dw, db).")
         for name, got, ref in zip(("dx", "dw", "db"), grads, conv_backward_reference(dout, x, w, b, conv_param)):
@@ -196,13 +195,12 @@ def diagnose_transpose(out, case):
     ]) or ""
 
 
+@checked
 def verdict_conv_transpose(fn, cases):
     def attempt(case):
         p = case["conv_param"]
         where = (f"On x {case['x'].shape}, w {case['w'].shape}, stride {p['stride']}, pad {p['pad']}:")
-        result, problem = _call(fn, (case["x"], case["w"], case["b"], p), ("x", "w", "b", "conv_param"), where)
-        if problem is not None:
-            return problem
+        result = _call(fn, (case["x"], case["w"], case["b"], p), ("x", "w", "b", "conv_param"), where)
         out, problem = _pair(result, "conv_transpose_forward", where)
         if problem is not None:
             return problem
@@ -216,6 +214,7 @@ def verdict_conv_transpose(fn, cases):
 INPUT_SIZE_SPECS = [(4, 3, 2, 1), (5, 3, 1, 1), (3, 2, 3, 0), (2, 5, 4, 2), (6, 4, 3, 1), (1, 3, 2, 0), (7, 1, 2, 0)]
 
 
+@checked
 def verdict_input_sizes(fn, seed):
     rng = np.random.default_rng(seed + 42)
     specs = INPUT_SIZE_SPECS + [(int(rng.integers(1, 9)), int(rng.integers(1, 6)), int(rng.integers(1, 5)),
@@ -273,14 +272,13 @@ def diagnose_dilated(out, case):
     ]) or ""
 
 
+@checked
 def verdict_conv_dilated(fn, cases):
     def attempt(case):
         p = case["conv_param"]
         where = (f"On x {case['x'].shape}, w {case['w'].shape}, stride {p['stride']}, pad {p['pad']}, "
                  f"dilation {p['dilation']}:")
-        result, problem = _call(fn, (case["x"], case["w"], case["b"], p), ("x", "w", "b", "conv_param"), where)
-        if problem is not None:
-            return problem
+        result = _call(fn, (case["x"], case["w"], case["b"], p), ("x", "w", "b", "conv_param"), where)
         out, problem = _pair(result, "conv_dilated_forward", where)
         if problem is not None:
             return problem
@@ -318,14 +316,13 @@ def _interleaved(x, w, b, conv_param, groups):
     return conv_grouped_reference(x[:, order], w, b, conv_param, groups)
 
 
+@checked
 def verdict_grouped_conv(grouped, separable, seed):
     def attempt(case):
         p, g = case["conv_param"], case["groups"]
         where = f"On x {case['x'].shape}, w {case['w'].shape}, groups {g}, stride {p['stride']}, pad {p['pad']}:"
-        result, problem = _call(grouped, (case["x"], case["w"], case["b"], p, g),
+        result = _call(grouped, (case["x"], case["w"], case["b"], p, g),
                                 ("x", "w", "b", "conv_param", "groups"), where)
-        if problem is not None:
-            return problem
         out, problem = _pair(result, "conv_grouped_forward", where)
         if problem is not None:
             return problem
@@ -351,9 +348,7 @@ def verdict_grouped_conv(grouped, separable, seed):
         args = (rng.standard_normal((2, C, H, W)), rng.standard_normal((C, 1, k, k)), rng.standard_normal(C),
                 rng.standard_normal((F, C, 1, 1)), rng.standard_normal(F), {"stride": stride, "pad": pad})
         where = f"depthwise_separable_forward on x {args[0].shape}, {k}x{k} depthwise, stride {stride}, pad {pad}:"
-        result, problem = _call(separable, args, ("x", "w_depth", "b_depth", "w_point", "b_point", "conv_param"), where)
-        if problem is not None:
-            return problem
+        result = _call(separable, args, ("x", "w_depth", "b_depth", "w_point", "b_point", "conv_param"), where)
         out, problem = _pair(result, "depthwise_separable_forward", where)
         if problem is not None:
             return problem
@@ -366,6 +361,7 @@ def verdict_grouped_conv(grouped, separable, seed):
 COST_SPECS = [(14, 14, 512, 512, 3), (5, 7, 3, 8, 5), (56, 28, 32, 64, 3), (7, 9, 16, 4, 1)]
 
 
+@checked
 def verdict_separable_cost(fn, seed):
     rng = np.random.default_rng(seed + 46)
     specs = COST_SPECS + [tuple(int(v) for v in (rng.integers(3, 30), rng.integers(3, 30), rng.integers(1, 65),
@@ -416,6 +412,7 @@ def receptive_stacks(seed):
     return stacks
 
 
+@checked
 def verdict_receptive_field(fn, seed):
     stacks = receptive_stacks(seed)
     for stack in stacks:
@@ -440,13 +437,12 @@ FOOTPRINT_STACKS = [([(3, 1, 1)] * 2, 9), ([(3, 2, 1), (3, 1, 1)], 12), ([(3, 1,
                     ([(2, 2, 1), (3, 1, 3), (1, 1, 1)], 16), ([(5, 1, 1), (2, 3, 1)], 14)]
 
 
+@checked
 def verdict_gradient_footprint(fn, seed):
     for stack, size in FOOTPRINT_STACKS:
         where = f"gradient_footprint({stack}, size={size}) with the reference layers:"
-        result, problem = _call(fn, (stack, size, layers.conv_forward, layers.conv_backward),
+        result = _call(fn, (stack, size, layers.conv_forward, layers.conv_backward),
                                 ("layer_specs", "size", "conv_forward", "conv_backward"), where)
-        if problem is not None:
-            return problem
         expected = footprint_reference(stack, size)
         if not isinstance(result, np.ndarray) or result.shape != expected.shape:
             return failed(f"{where} return a bool array of shape {expected.shape}, got "
@@ -482,6 +478,7 @@ def fit_kernel_reference(X, Y, lr, steps, loss="mean", grad_scale=None, record="
     return w, losses
 
 
+@checked
 def verdict_fit_kernel(fn, seed):
     rng = np.random.default_rng(seed + 48)
     for kernel_shape, image_shape, steps in (((3, 3), (8, 9, 8), 40), ((2, 4), (6, 7, 10), 40)):
@@ -490,10 +487,8 @@ def verdict_fit_kernel(fn, seed):
         Y = conv_forward_reference(X, K, np.zeros(1), {"stride": 1, "pad": 0})
         lr = 0.2
         where = f"fit_kernel on X {X.shape}, Y {Y.shape}, lr {lr}, {steps} steps, with the reference layers:"
-        result, problem = _call(fn, (X, Y, lr, steps, layers.conv_forward, layers.conv_backward),
+        result = _call(fn, (X, Y, lr, steps, layers.conv_forward, layers.conv_backward),
                                 ("X", "Y", "lr", "steps", "conv_forward", "conv_backward"), where)
-        if problem is not None:
-            return problem
         if not (isinstance(result, tuple) and len(result) == 2):
             return failed(f"{where} return a pair (w, losses).")
         w, losses = result

@@ -1,10 +1,12 @@
 """The one check pipeline: cases -> reference -> comparator, with the student's code called through `call`.
 
 A check draws its cases from the run's seed (`run_seed`), calls the student's function on each through
-`call` (copies of the inputs; an error or an in-place change becomes a failed `Verdict`), compares with a
+`call` (on copies of the inputs; an error or an in-place change raises `Rejected` with the failed
+`Verdict`, which `checked`, `run_grid`, `first_failure` and `hidden_check` return), compares with a
 reference (`compare_array`) and names the likely mistake (`first_match`). `run_grid` turns a grid of
 cases into one `Verdict`: the first failure that names its mistake, how many cases fail, and the feature
-that separates failing from passing cases. `require` is what a hidden test cell calls.
+that separates failing from passing cases (every case's features and verdict stay in `Verdict.results`).
+`hidden_check` makes the function a hidden test cell calls; it ends in `require`.
 
 The grading engine fixes the seed and the sandbox's time with `grading(...)`; in a notebook kernel the
 seed comes from $CONVBOOK_SEED or is drawn once per process.
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import io
 import os
 import secrets
@@ -21,7 +24,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -35,12 +38,11 @@ SEED_VARIABLE = "CONVBOOK_SEED"
 
 @dataclass(frozen=True)
 class GradingContext:
-    """What one grading run fixes: the hidden cases' seed, the seconds the student's cells ran in the
-    sandbox before the checks, and the assignment's FORBIDDEN rules."""
+    """What one grading run fixes: the hidden cases' seed, and the seconds the student's cells ran in the
+    sandbox before the checks. (What an assignment forbids is declared with it: autograder/assignments.py.)"""
 
     seed: int
     sandbox_seconds: float = 0.0
-    forbidden: Mapping[str, tuple] = field(default_factory=dict)
 
 
 _context: ContextVar[GradingContext | None] = ContextVar("convbook_grading_context", default=None)
@@ -48,10 +50,9 @@ _process_seed: list[int] = []   # a notebook kernel's seed, drawn once
 
 
 @contextlib.contextmanager
-def grading(seed: int, sandbox_seconds: float = 0.0,
-            forbidden: Mapping[str, tuple] | None = None) -> Iterator[GradingContext]:
-    """Run the checks inside `with grading(seed, ...):`; nothing of it outlives the block."""
-    token = _context.set(GradingContext(int(seed), float(sandbox_seconds), dict(forbidden or {})))
+def grading(seed: int, sandbox_seconds: float = 0.0) -> Iterator[GradingContext]:
+    """Run the checks inside `with grading(seed, sandbox_seconds):`; nothing of it outlives the block."""
+    token = _context.set(GradingContext(int(seed), float(sandbox_seconds)))
     try:
         yield _context.get()
     finally:
@@ -128,6 +129,17 @@ def with_note(verdict: Verdict, note: Verdict) -> Verdict:
     return Verdict(verdict.passed, f"{verdict.message} {note.message}".strip(), verdict.diagnosed, verdict.results)
 
 
+def hidden_check(verdict: Callable[..., Verdict], cases: Callable[[int], Any] | None = None,
+                 seed: bool = True) -> Callable[..., None]:
+    """The function a hidden test cell calls with the student's functions: it requires
+    verdict(*functions, cases(seed) if `cases`, seed if `seed`) with this run's seed."""
+    def check(*functions: Callable) -> None:
+        run = run_seed()
+        require(checked(verdict)(*functions, *([cases(run)] if cases else []), *([run] if seed else [])))
+    check.__doc__ = verdict.__doc__
+    return check
+
+
 def require(verdict: Verdict) -> None:
     """What a hidden test cell calls: raise AssertionError with the message (and the seed) if it failed."""
     message = f"{verdict.message} (seed {run_seed()})".strip()
@@ -169,11 +181,31 @@ def call_student(fn: Callable, *args: Any) -> tuple[Any, list[int]]:
     return result, changed
 
 
+class Rejected(Exception):
+    """A failed Verdict raised where it is found (by `call`); `checked` (and so run_grid, first_failure,
+    hidden_check) turns it back into that Verdict."""
+
+    def __init__(self, verdict: Verdict):
+        super().__init__(verdict.message)
+        self.verdict = verdict
+
+
+def checked(check: Callable[..., Verdict]) -> Callable[..., Verdict]:
+    """`check`, returning the Verdict of a Rejected raised inside it."""
+    @functools.wraps(check)
+    def returning_the_verdict(*args: Any, **kwargs: Any) -> Verdict:
+        try:
+            return check(*args, **kwargs)
+        except Rejected as rejected:
+            return rejected.verdict
+    return returning_the_verdict
+
+
 def call(fn: Callable, args: Sequence[Any] = (), names: Sequence[str] = (), where: str = "",
          copy_advice: str = "work on a copy", hint: Callable[[str], str] = lambda error: "",
-         may_change: Iterable[int] = ()) -> tuple[Any, Verdict | None]:
-    """The one way the checks call student code: (result, None), or (None, failed Verdict) when it raised
-    or modified an input in place (positions in `may_change` may be modified).
+         may_change: Iterable[int] = ()) -> Any:
+    """The one way the checks call student code: fn(*copies of args), or Rejected with a failed Verdict when
+    it raised or modified an input in place (positions in `may_change` may be modified).
 
     names: the arguments' names, for the message; copy_advice: what to do instead of changing an input;
     hint(error text): a sentence added after the error the function raised.
@@ -182,13 +214,13 @@ def call(fn: Callable, args: Sequence[Any] = (), names: Sequence[str] = (), wher
     try:
         result, changed = call_student(fn, *args)
     except StudentError as exc:
-        return None, failed(f"{where}your function raised {exc}.{hint(str(exc))}")
+        raise Rejected(failed(f"{where}your function raised {exc}.{hint(str(exc))}")) from None
     changed = [i for i in changed if i not in set(may_change)]
     if changed:
         which = ", ".join(names[i] if i < len(names) else f"argument {i + 1}" for i in changed)
-        return None, failed(f"{where}your function modified its input ({which}) in place; {copy_advice}.",
-                            diagnosed=True)
-    return result, None
+        raise Rejected(failed(f"{where}your function modified its input ({which}) in place; {copy_advice}.",
+                              diagnosed=True))
+    return result
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -305,7 +337,7 @@ def run_grid(label: str, cases: Sequence[Any], attempt: Callable[[Any], Verdict]
     failing cases)] (left out when the failure's message says it already). Passes with `done` or
     "label: all N hidden cases pass.". The verdict's `results` keep every case's features and verdict.
     """
-    results = tuple(CaseResult(case, features(case), attempt(case)) for case in cases)
+    results = tuple(CaseResult(case, features(case), checked(attempt)(case)) for case in cases)
     failures = [r.verdict for r in results if not r.verdict.passed]
     if not failures:
         return Verdict(True, done or f"{label}: all {len(cases)} hidden cases pass.", results=results)
@@ -317,9 +349,18 @@ def run_grid(label: str, cases: Sequence[Any], attempt: Callable[[Any], Verdict]
     return Verdict(False, message, first.diagnosed, results)
 
 
+def seeded_cases(attempt: Callable[..., Verdict], specs: Iterable[tuple], seed: int, done: str = "") -> Verdict:
+    """first_failure of attempt(rng, *spec) for each spec, all drawing from one rng seeded by `seed`."""
+    rng = np.random.default_rng(seed)
+    return first_failure((attempt(rng, *spec) for spec in specs), done)
+
+
 def first_failure(verdicts: Iterable[Verdict], done: str = "") -> Verdict:
     """The first failed verdict of a sequence of checks made one after the other (lazily), else passed(done)."""
-    for verdict in verdicts:
-        if not verdict.passed:
-            return verdict
+    try:
+        for verdict in verdicts:
+            if not verdict.passed:
+                return verdict
+    except Rejected as rejected:
+        return rejected.verdict
     return passed(done)

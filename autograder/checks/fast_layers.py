@@ -18,18 +18,19 @@ import numpy as np
 import convbook.layers
 from autograder.checks.cases import ConvCase, backward_cases, conv_grid
 from autograder.checks.conv_backward import compare_gradients, diagnose_crop, diagnose_dx
-from autograder.checks.conv_forward import FIXED_CASE, diagnose_conv_forward
+from autograder.checks.conv_forward import conv_cases, diagnose_conv_forward
 from autograder.checks.core import (
+    Rejected,
     as_array,
     call,
+    checked,
     compare_array,
     failed,
     first_match,
+    hidden_check,
     passed,
-    require,
     returns,
     run_grid,
-    run_seed,
     with_note,
 )
 from autograder.checks.pool_cases import pool_grid, tie_cases
@@ -129,7 +130,9 @@ def with_reference_helpers(fn, args):
         return None
     try:
         namespace.update({name: references[name] for name in saved})
-        return call(fn, args)[0]
+        return call(fn, args)
+    except Rejected:
+        return None
     finally:
         namespace.update(saved)
 
@@ -280,11 +283,6 @@ FIXED_COLS = np.array([[1.0, 2, 3, 5, 6, 7],
                        [6, 7, 8, 10, 11, 12]])
 
 
-def conv_cases(seed):
-    """The fixed case of Assignment 1 (an asymmetric kernel), then the shared randomized grid."""
-    return [FIXED_CASE] + conv_grid(seed)
-
-
 def _geometry(case):
     N, C, H, W = case.x.shape
     _, _, HH, WW = case.w.shape
@@ -333,9 +331,7 @@ def verdict_im2col(im2col, cases, seed):
     def attempt(case):
         N, C, H, W, HH, WW, S, P, Ho, Wo = _geometry(case)
         where = f"On x {case.x.shape} with HH={HH}, WW={WW}, stride {S}, pad {P}:"
-        cols, problem = call(im2col, (case.x, HH, WW, S, P), ("x",), where, COPY_ADVICE)
-        if problem is not None:
-            return problem
+        cols = call(im2col, (case.x, HH, WW, S, P), ("x",), where, COPY_ADVICE)
         return compare_array("cols", as_array(cols), im2col_reference(case.x, HH, WW, S, P), where,
                              lambda: diagnose_im2col(as_array(cols), case))
 
@@ -384,9 +380,7 @@ def verdict_col2im(col2im, pairs, seed):
         case, cols = pair
         N, C, H, W, HH, WW, S, P, Ho, Wo = _geometry(case)
         where = f"On cols {cols.shape} for x {case.x.shape}, HH={HH}, WW={WW}, stride {S}, pad {P}:"
-        dx, problem = call(col2im, (cols, case.x.shape, HH, WW, S, P), ("cols",), where, COPY_ADVICE)
-        if problem is not None:
-            return problem
+        dx = call(col2im, (cols, case.x.shape, HH, WW, S, P), ("cols",), where, COPY_ADVICE)
         return compare_array("dx", as_array(dx), col2im_reference(cols, case.x.shape, HH, WW, S, P), where,
                              lambda: diagnose_col2im(as_array(dx), case, cols))
 
@@ -419,9 +413,7 @@ def verdict_conv_forward_im2col(fn, cases, seed):
     def attempt(case):
         where = f"On the case {case.describe()}:"
         args = (case.x, case.w, case.b, case.conv_param)
-        result, problem = call(fn, args, FORWARD_ARGS, where, COPY_ADVICE)
-        if problem is not None:
-            return problem
+        result = call(fn, args, FORWARD_ARGS, where, COPY_ADVICE)
         if not returns(result, 2):
             return failed(f"{where} conv_forward_im2col must return a pair (out, cache).")
         out, expected = as_array(result[0]), conv_forward_reference(*args)
@@ -449,10 +441,8 @@ def verdict_conv_backward_im2col(fn, cases, seed):
         N, C, H, W, HH, WW, S, P, Ho, Wo = _geometry(case)
         cache = (case.x, case.w, case.b, case.conv_param, im2col_reference(case.x, HH, WW, S, P))
         # call compares arrays and dicts, not tuples: pass the cache's parts apart, pack them here
-        result, problem = call(lambda dout, *cache: fn(dout, cache), (case.dout,) + cache, BACKWARD_ARGS, where,
+        result = call(lambda dout, *cache: fn(dout, cache), (case.dout,) + cache, BACKWARD_ARGS, where,
                                COPY_ADVICE)
-        if problem is not None:
-            return problem
         if not returns(result, 3):
             return failed(f"{where} conv_backward_im2col must return a triple (dx, dw, db).")
         verdict = compare_gradients(where, [as_array(v) for v in result], case, {"dx": diagnose_dx_im2col})
@@ -526,12 +516,11 @@ def diagnose_conv1x1(out, x, w, b):
     return first_match(out, candidates) or ""
 
 
+@checked
 def verdict_conv1x1(fn, cases, seed):
     for x, w, b in cases:
         where = f"On x {x.shape}, w {w.shape}:"
-        out, problem = call(fn, (x, w, b), ("x", "w", "b"), where, COPY_ADVICE)
-        if problem is not None:
-            return problem
+        out = call(fn, (x, w, b), ("x", "w", "b"), where, COPY_ADVICE)
         verdict = compare_array("out", as_array(out), conv1x1_reference(x, w, b), where,
                                 lambda: diagnose_conv1x1(as_array(out), x, w, b))
         if not verdict.passed:
@@ -616,13 +605,12 @@ def diagnose_cost(key, got, config):
     return ""
 
 
+@checked
 def verdict_conv_cost(fn, configs):
     for config in configs:
         H, W, C_in, C_out, k, stride, pad = config
         where = f"conv_cost({H}, {W}, {C_in}, {C_out}, {k}, stride={stride}, pad={pad}):"
-        got, problem = call(fn, config, where=where)
-        if problem is not None:
-            return problem
+        got = call(fn, config, where=where)
         if not isinstance(got, dict) or set(got) != set(COST_KEYS):
             keys = sorted(got) if isinstance(got, dict) else type(got).__name__
             return failed(f"{where} return a dict with exactly the keys {', '.join(COST_KEYS)}; got {keys}.")
@@ -639,39 +627,14 @@ def verdict_conv_cost(fn, configs):
 
 
 # ---------------------------------------------------------------------------------------------------
-# Entry points of the hidden test cells
+# Entry points of the hidden test cells: check_x(the student's functions) requires verdict_x's verdict
 
-def check_im2col(im2col):
-    require(verdict_im2col(im2col, conv_grid(run_seed()), run_seed()))
-
-
-def check_col2im(col2im):
-    require(verdict_col2im(col2im, col2im_cases(run_seed()), run_seed()))
-
-
-def check_conv_forward_im2col(conv_forward_im2col):
-    require(verdict_conv_forward_im2col(conv_forward_im2col, conv_cases(run_seed()), run_seed()))
-
-
-def check_conv_backward_im2col(conv_backward_im2col):
-    require(verdict_conv_backward_im2col(conv_backward_im2col, backward_cases(run_seed()), run_seed()))
-
-
-def check_max_pool_forward_fast(max_pool_forward_fast):
-    require(verdict_max_pool_forward_fast(max_pool_forward_fast, pool_grid(run_seed()), run_seed()))
-
-
-def check_max_pool_backward_fast(max_pool_backward_fast):
-    require(verdict_max_pool_backward_fast(max_pool_backward_fast, pool_grid(run_seed()), run_seed()))
-
-
-def check_max_pool_fast_ties(max_pool_backward_fast):
-    require(verdict_max_pool_fast_ties(max_pool_backward_fast, tie_cases(run_seed())))
-
-
-def check_conv1x1(conv1x1_as_matmul):
-    require(verdict_conv1x1(conv1x1_as_matmul, conv1x1_cases(run_seed()), run_seed()))
-
-
-def check_conv_cost(conv_cost):
-    require(verdict_conv_cost(conv_cost, cost_cases(run_seed())))
+check_im2col = hidden_check(verdict_im2col, conv_grid)
+check_col2im = hidden_check(verdict_col2im, col2im_cases)
+check_conv_forward_im2col = hidden_check(verdict_conv_forward_im2col, conv_cases)
+check_conv_backward_im2col = hidden_check(verdict_conv_backward_im2col, backward_cases)
+check_max_pool_forward_fast = hidden_check(verdict_max_pool_forward_fast, pool_grid)
+check_max_pool_backward_fast = hidden_check(verdict_max_pool_backward_fast, pool_grid)
+check_max_pool_fast_ties = hidden_check(verdict_max_pool_fast_ties, tie_cases, seed=False)
+check_conv1x1 = hidden_check(verdict_conv1x1, conv1x1_cases)
+check_conv_cost = hidden_check(verdict_conv_cost, cost_cases, seed=False)

@@ -8,7 +8,7 @@ passing ones over the seeded grid.
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from autograder.checks.core import call, compare_array, failed, first_match, passed, require, returns, run_grid, run_seed
+from autograder.checks.core import call, checked, compare_array, failed, first_match, hidden_check, passed, returns, run_grid
 from autograder.checks.pool_cases import pool_grid, tie_cases
 from autograder.references.pooling import (
     avg_backward_variant,
@@ -120,9 +120,7 @@ def forward_attempt(fn, name, reference):
     """attempt(case) -> Verdict for a pooling forward pass `fn` named `name`."""
     def attempt(case):
         where = f"On the case {case.describe()}:"
-        result, problem = call(fn, (case.x, case.pool_param), ("x", "pool_param"), where, COPY_ADVICE)
-        if problem is not None:
-            return problem
+        result = call(fn, (case.x, case.pool_param), ("x", "pool_param"), where, COPY_ADVICE)
         if not returns(result, 2):
             return failed(f"{where} {name} must return a pair (out, cache).")
         return compare_array("out", result[0], reference(case.x, case.pool_param), where,
@@ -184,10 +182,8 @@ def backward_attempt(fn, reference, diagnose):
     def attempt(case):
         where = f"On the case {case.describe()}:"
         # call compares arrays and dicts, not tuples: pass x and pool_param apart, pack the cache
-        dx, problem = call(lambda dout, x, pool_param: fn(dout, (x, pool_param)), (case.dout, case.x, case.pool_param),
+        dx = call(lambda dout, x, pool_param: fn(dout, (x, pool_param)), (case.dout, case.x, case.pool_param),
                            ("dout", "x in the cache", "pool_param in the cache"), where, COPY_ADVICE)
-        if problem is not None:
-            return problem
         return compare_array("dx", dx, reference(case.dout, case.x, case.pool_param), where, lambda: diagnose(dx, case))
     return attempt
 
@@ -213,15 +209,14 @@ def verdict_max_pool_ties(max_pool_backward_naive, cases, diagnose=diagnose_max_
 # ---------------------------------------------------------------------------------------------------
 # Global average pooling
 
+@checked
 def verdict_global_avg_pool(forward, backward, seed):
     rng = np.random.default_rng(seed + 2)
     for shape in ((2, 3, 4, 5), (3, 2, 6, 3), (1, 4, 1, 7)):
         x = rng.standard_normal(shape)
         N, C, H, W = shape
         where = f"On x of shape {shape}:"
-        result, problem = call(forward, (x,), ("x",), f"{where} global_avg_pool_forward:", COPY_ADVICE)
-        if problem is not None:
-            return problem
+        result = call(forward, (x,), ("x",), f"{where} global_avg_pool_forward:", COPY_ADVICE)
         if not returns(result, 2):
             return failed(f"{where} global_avg_pool_forward must return a pair (out, cache).")
         out = result[0]
@@ -235,9 +230,7 @@ def verdict_global_avg_pool(forward, backward, seed):
         if not verdict.passed:
             return verdict
         dout = rng.standard_normal((N, C))
-        dx, problem = call(backward, (dout, x), ("dout", "cache"), f"{where} global_avg_pool_backward:", COPY_ADVICE)
-        if problem is not None:
-            return problem
+        dx = call(backward, (dout, x), ("dout", "cache"), f"{where} global_avg_pool_backward:", COPY_ADVICE)
         verdict = compare_array("global_avg_pool_backward's dx", dx, global_avg_pool_backward_reference(dout, x), where,
                                 lambda: first_match(dx, [("Divide by H * W: every pixel contributes 1/(H*W) of the mean.",
                                                           np.broadcast_to(dout[:, :, None, None], shape) * 1.0)]) or "")
@@ -252,10 +245,9 @@ def verdict_global_avg_pool(forward, backward, seed):
 MAX_FAILING_INPUT_SIZE = 2000
 
 
+@checked
 def verdict_failing_input(make_failing_input, seed):
-    result, problem = call(make_failing_input, where="make_failing_input():")
-    if problem is not None:
-        return problem
+    result = call(make_failing_input, where="make_failing_input():")
     if not returns(result, 2):
         return failed("make_failing_input() must return a pair (x, pool_param).")
     x, pool_param = result
@@ -287,31 +279,12 @@ def verdict_failing_input(make_failing_input, seed):
 
 
 # ---------------------------------------------------------------------------------------------------
-# Entry points of the hidden test cells
+# Entry points of the hidden test cells: check_x(the student's functions) requires verdict_x's verdict
 
-def check_max_pool_forward(max_pool_forward_naive):
-    require(verdict_max_pool_forward(max_pool_forward_naive, pool_grid(run_seed())))
-
-
-def check_max_pool_backward(max_pool_backward_naive):
-    require(verdict_max_pool_backward(max_pool_backward_naive, pool_grid(run_seed())))
-
-
-def check_max_pool_ties(max_pool_backward_naive):
-    require(verdict_max_pool_ties(max_pool_backward_naive, tie_cases(run_seed())))
-
-
-def check_avg_pool_forward(avg_pool_forward_naive):
-    require(verdict_avg_pool_forward(avg_pool_forward_naive, pool_grid(run_seed())))
-
-
-def check_avg_pool_backward(avg_pool_backward_naive):
-    require(verdict_avg_pool_backward(avg_pool_backward_naive, pool_grid(run_seed())))
-
-
-def check_global_avg_pool(global_avg_pool_forward, global_avg_pool_backward):
-    require(verdict_global_avg_pool(global_avg_pool_forward, global_avg_pool_backward, run_seed()))
-
-
-def check_failing_input(make_failing_input):
-    require(verdict_failing_input(make_failing_input, run_seed()))
+check_max_pool_forward = hidden_check(verdict_max_pool_forward, pool_grid, seed=False)
+check_max_pool_backward = hidden_check(verdict_max_pool_backward, pool_grid, seed=False)
+check_max_pool_ties = hidden_check(verdict_max_pool_ties, tie_cases, seed=False)
+check_avg_pool_forward = hidden_check(verdict_avg_pool_forward, pool_grid, seed=False)
+check_avg_pool_backward = hidden_check(verdict_avg_pool_backward, pool_grid, seed=False)
+check_global_avg_pool = hidden_check(verdict_global_avg_pool)
+check_failing_input = hidden_check(verdict_failing_input)

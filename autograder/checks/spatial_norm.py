@@ -15,6 +15,7 @@ from autograder.checks.core import (
     StudentError,
     call,
     call_student,
+    checked,
     compare_array,
     failed,
     first_match,
@@ -124,15 +125,14 @@ def _where(case, extra=""):
 # ---------------------------------------------------------------------------------------------------
 # Batch norm, forward
 
+@checked
 def verdict_bn_forward_train(fn, seed):
     def attempt(case):
         eps, momentum, running_mean, running_var = _bn_defaults(case)
         where = _where(case, ", mode 'train'")
         param = {**case["param"], "mode": "train"}
-        result, problem = call(_with_param_back(fn), (case["x"], case["gamma"], case["beta"], param),
+        result = call(_with_param_back(fn), (case["x"], case["gamma"], case["beta"], param),
                                ("x", "gamma", "beta", "bn_param"), where, COPY_ADVICE)
-        if problem is not None:
-            return problem
         (out_cache, after) = result
         if not returns(out_cache, 2):
             return failed(f"{where} spatial_batchnorm_forward must return a pair (out, cache).")
@@ -164,6 +164,7 @@ def verdict_bn_forward_train(fn, seed):
                     features=lambda case: case["features"])
 
 
+@checked
 def verdict_bn_forward_test(fn, seed):
     def attempt(case):
         x, gamma, beta = case["x"], case["gamma"], case["beta"]
@@ -172,10 +173,8 @@ def verdict_bn_forward_test(fn, seed):
         running = {"running_mean": rng.standard_normal(C), "running_var": rng.uniform(0.5, 3.0, C)}
         param = {**case["param"], **running, "mode": "test"}
         where = _where(case, ", mode 'test'")
-        result, problem = call(_with_param_back(fn), (x, gamma, beta, param), ("x", "gamma", "beta", "bn_param"),
+        result = call(_with_param_back(fn), (x, gamma, beta, param), ("x", "gamma", "beta", "bn_param"),
                                where, COPY_ADVICE)
-        if problem is not None:
-            return problem
         out_cache, after = result
         if not returns(out_cache, 2):
             return failed(f"{where} spatial_batchnorm_forward must return a pair (out, cache).")
@@ -219,9 +218,7 @@ def _statistics_variants(g, x_hat, inv_std, axes):
 
 def _numeric_check(name, fn_backward, forward, x, gamma, beta, cache, dout, where):
     """Gradient check in float64: the student's dx against centred differences of the reference forward."""
-    grads, problem = call(fn_backward, (dout, cache), ("dout", "cache"), where, COPY_ADVICE)
-    if problem is not None:
-        return problem
+    grads = call(fn_backward, (dout, cache), ("dout", "cache"), where, COPY_ADVICE)
     if not returns(grads, 3):
         return failed(f"{where} {name} must return (dx, dgamma, dbeta).")
     numeric = eval_numerical_gradient_array(lambda v: forward(v, gamma, beta), x.copy(), dout)
@@ -229,16 +226,15 @@ def _numeric_check(name, fn_backward, forward, x, gamma, beta, cache, dout, wher
     return passed() if verdict.passed else failed(f"{where} {verdict.message}")
 
 
+@checked
 def verdict_bn_backward(fn, seed):
     def attempt(case):
         x, gamma, beta, dout = case["x"], case["gamma"], case["beta"], case["dout"]
         eps = case["param"]["eps"]
         where = f"On x {x.shape}, eps {eps}, cache (x, gamma, beta, eps):"
-        grads, problem = call(lambda d, x_, g_, b_, e: fn(d, (x_, g_, b_, e)), (dout, x, gamma, beta, eps),
+        grads = call(lambda d, x_, g_, b_, e: fn(d, (x_, g_, b_, e)), (dout, x, gamma, beta, eps),
                               ("dout", "x in the cache", "gamma in the cache", "beta in the cache", "eps"),
                               where, COPY_ADVICE)
-        if problem is not None:
-            return problem
         if not returns(grads, 3):
             return failed(f"{where} spatial_batchnorm_backward must return (dx, dgamma, dbeta).")
         dx_ref, dgamma_ref, dbeta_ref = spatial_batchnorm_backward_reference(dout, x, gamma, eps)
@@ -301,14 +297,13 @@ def _gn_variant(x, gamma, beta, G, eps, kind):
     return gamma[None, :, None, None] * x_hat + beta[None, :, None, None]
 
 
+@checked
 def verdict_gn_forward(fn, seed):
     def attempt(case):
         x, gamma, beta, G, eps = case["x"], case["gamma"], case["beta"], case["G"], case["eps"]
         where = f"On x {x.shape}, G {G}, eps {eps}:"
-        result, problem = call(fn, (x, gamma, beta, G, {"eps": eps}), ("x", "gamma", "beta", "G", "gn_param"),
+        result = call(fn, (x, gamma, beta, G, {"eps": eps}), ("x", "gamma", "beta", "G", "gn_param"),
                                where, COPY_ADVICE)
-        if problem is not None:
-            return problem
         if not returns(result, 2):
             return failed(f"{where} spatial_groupnorm_forward must return a pair (out, cache).")
         verdict = compare_array("out", result[0], spatial_groupnorm_reference(x, gamma, beta, G, eps))
@@ -334,15 +329,14 @@ def verdict_gn_forward(fn, seed):
     return verdict
 
 
+@checked
 def verdict_gn_backward(fn, seed):
     def attempt(case):
         x, gamma, beta, G, eps, dout = (case[k] for k in ("x", "gamma", "beta", "G", "eps", "dout"))
         where = f"On x {x.shape}, G {G}, eps {eps}, cache (x, gamma, beta, G, eps):"
-        grads, problem = call(lambda d, x_, g_, b_, G_, e: fn(d, (x_, g_, b_, G_, e)), (dout, x, gamma, beta, G, eps),
+        grads = call(lambda d, x_, g_, b_, G_, e: fn(d, (x_, g_, b_, G_, e)), (dout, x, gamma, beta, G, eps),
                               ("dout", "x in the cache", "gamma in the cache", "beta in the cache", "G", "eps"),
                               where, COPY_ADVICE)
-        if problem is not None:
-            return problem
         if not returns(grads, 3):
             return failed(f"{where} spatial_groupnorm_backward must return (dx, dgamma, dbeta).")
         dx_ref, dgamma_ref, dbeta_ref = spatial_groupnorm_backward_reference(dout, x, gamma, G, eps)

@@ -1,10 +1,13 @@
 """What `python -m autograder grade` prints: progress, the class table, and what needs the instructor."""
+from pathlib import Path
+
 from autograder import course
 from autograder.engine.batch import grade_class
 from autograder.score_table import format_table
 
 
-def grade_command(root, assignment, students=None, workers=None):
+def grade_command(root: str | Path, assignment: str, students: list[str] | None = None,
+                  workers: int | None = None) -> int:
     results, errors = grade_class(root, assignment, students, workers)
     scores = course.cell_scores(root, assignment)
     if scores:

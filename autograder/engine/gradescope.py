@@ -15,7 +15,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from autograder.engine.grade import grade_submission
+from autograder.engine.grade import SubmissionResult, grade_submission
 from autograder.paths import REPO, release_notebook, source_notebook
 
 SETUP_SH = """\
@@ -46,7 +46,7 @@ exec "$PYTHON" -m autograder.engine.gradescope {assignment}
 PACKAGED = ("autograder", "convbook", "pyproject.toml", "requirements.txt", "nbgrader_config.py")
 
 
-def build_zip(assignment, out_dir):
+def build_zip(assignment: str, out_dir: str | Path) -> Path:
     """The Gradescope autograder zip of `assignment`; returns its path."""
     out = Path(out_dir) / f"{assignment}_gradescope.zip"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -67,7 +67,7 @@ def build_zip(assignment, out_dir):
     return out
 
 
-def student_id(root):
+def student_id(root: Path) -> str:
     """The submitter's Gradescope user id (seeds their hidden cases), or "student" if unknown."""
     try:
         metadata = json.loads((root / "submission_metadata.json").read_text())
@@ -76,7 +76,7 @@ def student_id(root):
         return "student"
 
 
-def results_json(result):
+def results_json(result: SubmissionResult) -> dict:
     """Gradescope's results.json for one SubmissionResult."""
     tests = []
     for cell in result.cells:
@@ -89,7 +89,7 @@ def results_json(result):
             "output": notes or "Graded by the convbook engine; written answers are graded by hand."}
 
 
-def run(assignment, root):
+def run(assignment: str, root: str | Path) -> SubmissionResult:
     root = Path(root)
     secret = (REPO / "gradescope_secret").read_text().strip()
     result = grade_submission(assignment, root / "submission", student_id(root), secret, course_root=root / "results")

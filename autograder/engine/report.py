@@ -12,14 +12,14 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from autograder.engine.batch import Batch  # noqa: E402
-from autograder.engine.grade import SubmissionResult  # noqa: E402
-from autograder.mistakes import mistakes_for  # noqa: E402
+from autograder.engine.batch import Batch
+from autograder.engine.grade import SubmissionResult
+from autograder.mistakes import mistakes_for
 
 
-def load_results(root, assignment):
+def load_results(root: str | Path, assignment: str) -> list[SubmissionResult]:
     folder = Batch(Path(root).resolve(), assignment).results_dir / assignment
     results = []
     for path in sorted(folder.glob("*.json")):
@@ -29,7 +29,7 @@ def load_results(root, assignment):
     return results
 
 
-def mistake_counts(results, assignment):
+def mistake_counts(results: list[SubmissionResult], assignment: str) -> dict[str, int]:
     """{diagnosis phrase: number of students whose feedback contains it}, most frequent first.
 
     The phrases are those of the assignment's mistake catalogue (several mistakes may share one).
@@ -42,7 +42,7 @@ def mistake_counts(results, assignment):
     return dict(counts.most_common())
 
 
-def pass_rates(results):
+def pass_rates(results: list[SubmissionResult]) -> dict[str, float]:
     """{test cell: fraction of students who passed it}, in notebook order."""
     rates = {}
     for cell in results[0].cells:
@@ -64,7 +64,7 @@ def _bar_chart(path, labels, values, title, xlabel, xlim=None):
     plt.close(fig)
 
 
-def write_report(root, assignment, out_dir=None):
+def write_report(root: str | Path, assignment: str, out_dir: str | Path | None = None) -> Path | None:
     """Write index.html and its PNG charts; returns the HTML path (None if nothing was graded yet)."""
     results = load_results(root, assignment)
     if not results:

@@ -31,7 +31,7 @@ class Mistake:
 
 def catalogue(assignment):
     """The module of mistakes of `assignment` (MISTAKES, DEMO_MISTAKES, CRASH_CELL)."""
-    from autograder.assignments import assignment as declared   # the declarations import this package
+    from autograder.assignments import assignment as declared  # the declarations import this package
 
     return declared(assignment).mistakes
 

@@ -123,3 +123,17 @@ def reference_gradient_errors(loss_fn, params, X, y, reg=0.0):
 
 def accuracy(scores, y):
     return float(np.mean(np.argmax(scores, axis=1) == y))
+
+
+def sabotaged(loss_fn):
+    """loss_fn with wrong gradients for W2 (5% too large) and b1 (shifted by 0.01)."""
+    def wrong(params, X, y=None, reg=0.0):
+        loss, grads = loss_fn(params, X, y, reg)
+        grads = dict(grads)
+        grads["W2"] = grads["W2"] * 1.05
+        grads["b1"] = grads["b1"] + 0.01
+        return loss, grads
+    return wrong
+
+
+SABOTAGED_KEYS = ("W2", "b1")

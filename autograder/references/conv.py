@@ -63,13 +63,9 @@ def conv_backward_dw(dout, x_pad, kernel_hw, stride):
     """dw[f, c] = sum_n correlate2d(x_pad[n, c], dilated dout[n, f], 'valid'), cut to (HH, WW)."""
     dd = dilate(dout, stride)
     N, F = dout.shape[:2]
-    C = x_pad.shape[1]
     HH, WW = kernel_hw
-    dw = np.zeros((F, C, HH, WW))
-    for f in range(F):
-        for c in range(C):
-            dw[f, c] = sum(signal.correlate2d(x_pad[n, c], dd[n, f], mode="valid") for n in range(N))[:HH, :WW]
-    return dw
+    return np.array([[sum(signal.correlate2d(x_pad[n, c], dd[n, f], mode="valid") for n in range(N))[:HH, :WW]
+                      for c in range(x_pad.shape[1])] for f in range(F)])
 
 
 def conv_backward_reference(dout, x, w, b, conv_param):

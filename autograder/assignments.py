@@ -12,14 +12,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from types import ModuleType
 
-from autograder.checks import cnn_digits, conv_backward, conv_forward, fast_layers, pooling
+from autograder.checks import cnn_digits, conv_backward, conv_forward, conv_variants, fast_layers, pooling, spatial_norm
 from autograder.mistakes import cnn_digits as cnn_digits_mistakes
 from autograder.mistakes import conv_backward as conv_backward_mistakes
 from autograder.mistakes import conv_forward as conv_forward_mistakes
+from autograder.mistakes import conv_variants as conv_variants_mistakes
 from autograder.mistakes import fast_layers as fast_layers_mistakes
 from autograder.mistakes import pooling as pooling_mistakes
+from autograder.mistakes import spatial_norm as spatial_norm_mistakes
 from autograder.references import cnn, conv, fast, worked_example
+from autograder.references import conv_variants as conv_variants_references
 from autograder.references import pooling as pooling_references
+from autograder.references import spatial_norm as spatial_norm_references
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,8 @@ COURSE: tuple[Assignment, ...] = (
     Assignment("pooling", pooling, pooling_mistakes, (pooling_references,)),
     Assignment("fast_layers", fast_layers, fast_layers_mistakes, (conv, fast, pooling_references)),
     Assignment("cnn_digits", cnn_digits, cnn_digits_mistakes, (cnn,)),
+    Assignment("conv_variants", conv_variants, conv_variants_mistakes, (conv, conv_variants_references)),
+    Assignment("spatial_norm", spatial_norm, spatial_norm_mistakes, (spatial_norm_references,)),
 )
 
 

@@ -9,7 +9,6 @@ import nbformat
 import pytest
 
 from autograder import notebook_cells
-from autograder.course import CONFIG
 from autograder.paths import ASSIGNMENTS, RELEASE, REPO, SOURCE, release_notebook, source_notebook
 from autograder.release import generate_release
 from autograder.solutions import load_solution
@@ -68,7 +67,8 @@ def test_release_has_no_solutions_hidden_tests_or_autograder(assignment):
 def test_release_is_exactly_what_generate_assignment_makes(tmp_path):
     shutil.copytree(SOURCE, tmp_path / "source")
     (tmp_path / "nbgrader_config.py").write_text(
-        CONFIG.format(shared=str(REPO / "nbgrader_config.py"), root=str(tmp_path)))
+        f"c = get_config()\nload_subconfig({str(REPO / 'nbgrader_config.py')!r})\n"
+        f"c.CourseDirectory.root = {str(tmp_path)!r}\n")
     generate_release(course_root=tmp_path)
     comparison = filecmp.dircmp(tmp_path / "release", RELEASE)
     assert sorted(p.relative_to(tmp_path / "release") for p in (tmp_path / "release").rglob("*")) == \

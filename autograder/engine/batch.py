@@ -94,13 +94,18 @@ def _grade_one(batch, student, secret):
         result = grade_submission(batch.assignment, folder, student, secret, batch.root)
     except Exception as exc:  # an engine fault: report it, save nothing, so the next run retries
         return student, f"{type(exc).__name__}: {exc}"
-    data = {**result.to_json(), "fingerprint": fingerprint(folder, batch.assignment)}
+    save_result(batch, student, result)
+    return student, result
+
+
+def save_result(batch, student, result):
+    """Write `result` atomically to the student's results file, with the submission's fingerprint."""
+    data = {**result.to_json(), "fingerprint": fingerprint(batch.submission_folder(student), batch.assignment)}
     path = results_path(batch.results_dir, batch.assignment, student)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=1))
     os.replace(tmp, path)
-    return student, result
 
 
 def load_result(batch, student):
@@ -129,20 +134,22 @@ def stage(batch, student):
         shutil.copy(timestamp, folder / "timestamp.txt")
 
 
-def grade_class(root, assignment, students=None, workers=None, progress=True):
+def grade_class(root, assignment, students=None, workers=None, progress=True, scheduler=None):
     """Grade `students` (default: all who submitted) of `assignment` in course `root`, and record it.
+    With `scheduler` (a Dask scheduler's address) the cluster grades instead of a local pool.
 
     Returns ({student: SubmissionResult}, {student: engine error}).
     """
     root = Path(root).resolve()
     plan = {assignment: list(students or students_of(root, assignment))}
-    results, errors = grade_many(root, plan, workers, progress)
+    results, errors = grade_many(root, plan, workers, progress, scheduler)
     record_in_gradebook(root, {assignment: sorted(results[assignment])})
     return results[assignment], errors[assignment]
 
 
-def grade_many(root, plan, workers=None, progress=True):
-    """Grade every (assignment, student) of `plan` ({assignment: [students]}) in one pool of workers.
+def grade_many(root, plan, workers=None, progress=True, scheduler=None):
+    """Grade every (assignment, student) of `plan` ({assignment: [students]}) in one pool of workers,
+    or on the Dask cluster whose scheduler is at `scheduler` (autograder.engine.distributed).
 
     Students whose saved result still fits their submission are not graded again.
     Returns ({assignment: {student: SubmissionResult}}, {assignment: {student: engine error}}).
@@ -163,6 +170,14 @@ def grade_many(root, plan, workers=None, progress=True):
     total = sum(len(s) for s in plan.values())
     bar = tqdm(total=total, initial=total - len(todo), desc=f"grading {', '.join(plan)}", unit="notebook",
                disable=not progress)
+    if scheduler is not None:
+        from autograder.engine.distributed import grade_on_cluster
+
+        for assignment, student, outcome in grade_on_cluster(scheduler, todo, secret):
+            (results if isinstance(outcome, SubmissionResult) else errors)[assignment][student] = outcome
+            bar.update()
+        bar.close()
+        return results, errors
     workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
     with ProcessPoolExecutor(max_workers=workers, initializer=_one_blas_thread) as pool:
         futures = {pool.submit(_grade_one, batch, student, secret): batch.assignment for batch, student in todo}

@@ -4,8 +4,8 @@ from autograder.demo import format_table
 from autograder.engine.batch import grade_class
 
 
-def grade_command(root, assignment, students=None, workers=None):
-    results, errors = grade_class(root, assignment, students, workers)
+def grade_command(root, assignment, students=None, workers=None, scheduler=None):
+    results, errors = grade_class(root, assignment, students, workers, scheduler=scheduler)
     scores = course.cell_scores(root, assignment)
     if scores:
         print(format_table(assignment, scores))

@@ -22,6 +22,7 @@ workers, with the overhead's share n * o / T(W); target: under 5% at 128 workers
 import argparse
 import contextlib
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -105,6 +106,7 @@ def main(argv=None):
     parser.add_argument("--workers", type=int, default=2, help="local pool workers and Dask workers (default 2)")
     parser.add_argument("--no-dask", action="store_true", help="skip the Dask path and the projection")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # a stopped run still stops its cluster
     assignments = args.assignment or ASSIGNMENTS
     work = REPO / "build" / "bench-grading"
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; {args.size} submissions for each of "

@@ -172,6 +172,8 @@ def grade_on_cluster(scheduler, todo, secret, say=None):
 
     from autograder.engine.batch import save_result
 
+    if not todo:  # every result was saved by an earlier run
+        return
     say = say or tqdm.write
     expected = environment()
     with Client(scheduler, timeout=CONNECT_SECONDS) as client:

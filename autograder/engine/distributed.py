@@ -15,7 +15,8 @@ Faults:
   the driver's would give other scores: it is refused, closed with a message saying what differs.
 
 Workers must be started with the same convbook checkout and pins, one thread each (`dask worker ADDRESS
---nthreads 1`): each submission already runs in its own sandbox process, and the checks' state is per process.
+--nthreads 1 --preload autograder.engine.distributed`): each submission already runs in its own sandbox
+process, and the checks' state is per process; the preload imports the grader before the first task.
 """
 import functools
 import hashlib
@@ -238,9 +239,11 @@ def start_scheduler(workdir):
 
 
 def start_worker(address, workdir, name, env=None):
-    """A single-threaded `dask worker` process (no nanny: its pid is the worker) connected to `address`."""
+    """A single-threaded `dask worker` process (no nanny: its pid is the worker) connected to `address`,
+    the grader imported before it takes tasks (as the local pool's forked workers have it)."""
     log = open(Path(workdir, f"{name}.log"), "wb")
     return subprocess.Popen(dask_command() + ["worker", address, "--nthreads", "1", "--no-nanny",
+                                              "--preload", "autograder.engine.distributed",
                                               "--no-dashboard", "--host", "127.0.0.1", "--name", name,
                                               "--local-directory", str(Path(workdir, name))],
                             stdout=log, stderr=subprocess.STDOUT, cwd=workdir, env=env)

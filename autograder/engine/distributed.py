@@ -90,7 +90,7 @@ def differences(mine, theirs):
 
 # --- on the worker ------------------------------------------------------------------------------------
 
-def grade_on_worker(expected, assignment, student, files, secret):
+def grade_on_worker(assignment, student, files, expected, secret):
     """Task: grade one submission sent as `files` ({relative path: bytes, or the size of a file too large
     to send}); returns SubmissionResult.to_json(). Refuses to grade in another environment than `expected`."""
     from distributed import get_worker
@@ -184,15 +184,16 @@ def grade_on_cluster(scheduler, todo, secret, say=None):
         try:
             owner, refusals = {}, {}
 
-            def submit(batch, student):
-                future = client.submit(grade_on_worker, expected, batch.assignment, student,
-                                       submission_files(batch.submission_folder(student)), secret,
-                                       key=f"grade-{batch.assignment}-{student}-{time.monotonic_ns()}",
-                                       pure=False, retries=0)
-                owner[future] = (batch, student)
-                return future
+            def submit(pairs):
+                """One message to the scheduler for all of `pairs` ([(batch, student)])."""
+                futures = client.map(grade_on_worker, [b.assignment for b, _ in pairs], [s for _, s in pairs],
+                                     [submission_files(b.submission_folder(s)) for b, s in pairs],
+                                     key=[f"grade-{b.assignment}-{s}-{time.monotonic_ns()}" for b, s in pairs],
+                                     expected=expected, secret=secret, pure=False, retries=0)
+                owner.update(zip(futures, pairs))
+                return futures
 
-            completed = as_completed([submit(batch, student) for batch, student in todo])
+            completed = as_completed(submit(todo))
             for future in completed:
                 batch, student = owner.pop(future)
                 try:
@@ -204,7 +205,7 @@ def grade_on_cluster(scheduler, todo, secret, say=None):
                     if not refuse_mismatched(client, expected, say):
                         say(f"Worker {exc.args[0]} has another environment: {'; '.join(exc.args[1])}")
                     if refusals[student] <= 3:
-                        completed.add(submit(batch, student))
+                        completed.update(submit([(batch, student)]))
                         continue
                     outcome = f"EnvironmentMismatch: {'; '.join(exc.args[1])}"
                 except Exception as exc:  # an engine fault: save nothing, so that the next run retries

@@ -15,7 +15,7 @@ help:
 	@echo "make solutions  execute the source notebooks to HTML in solutions_html/ (self-learners)"
 	@echo "make grade      grade the demo class with the isolated engine (after make demo; ASSIGNMENT=id for one)"
 	@echo "make bench      time the fast conv layers against loops, scipy and PyTorch (bench/results.json)"
-	@echo "make bench-grading  grading throughput: plain nbgrader against the engine, 40 submissions each"
+	@echo "make bench-grading  grading throughput: plain nbgrader, the engine's local pool and a local Dask cluster; projection to 1,000 students"
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "convbook needs Python >= 3.10"'

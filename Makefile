@@ -19,7 +19,7 @@ help:
 	@echo "make solutions  execute the source notebooks to HTML in solutions_html/ (self-learners)"
 	@echo "make grade      grade the demo class with the isolated engine (after make demo; ASSIGNMENT=id for one)"
 	@echo "make bench      time the fast conv layers against loops, scipy and PyTorch (bench/results.json)"
-	@echo "make bench-grading  grading throughput: plain nbgrader against the engine, 40 submissions each"
+	@echo "make bench-grading  grading throughput: plain nbgrader, the engine's local pool and a local Dask cluster; projection to 1,000 students"
 	@echo "make bench-validate seconds of nbgrader validate per completed release notebook (goals 20 s, cnn_digits 60 s)"
 
 $(VENV)/.installed: requirements.txt pyproject.toml

@@ -21,6 +21,8 @@ def main(argv=None):
     grade.add_argument("--course", default=None, help="nbgrader course directory (default: demo/)")
     grade.add_argument("--student", action="append", help="only these students (repeat the option)")
     grade.add_argument("--workers", type=int, default=None, help="parallel workers (default: number of cores)")
+    grade.add_argument("--scheduler", default=None, metavar="tcp://HOST:8786",
+                       help="grade on this running Dask cluster instead of a local pool (README: Grading at scale)")
     report = sub.add_parser("report", help="an HTML page with charts on how the class did (after grade)")
     report.add_argument("assignment", choices=ASSIGNMENTS)
     report.add_argument("--course", default=None, help="nbgrader course directory (default: demo/)")
@@ -68,7 +70,7 @@ def main(argv=None):
         from autograder.engine.cli import grade_command
         from autograder.paths import DEMO
 
-        return grade_command(args.course or DEMO, args.assignment, args.student, args.workers)
+        return grade_command(args.course or DEMO, args.assignment, args.student, args.workers, args.scheduler)
     elif args.command == "report":
         from autograder.engine.report import write_report
         from autograder.paths import DEMO

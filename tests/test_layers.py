@@ -1,4 +1,6 @@
 """The instructor's fast reference layers (convbook.layers) against numeric gradients and references."""
+import tracemalloc
+
 import numpy as np
 import pytest
 
@@ -129,23 +131,86 @@ def test_softmax_loss():
     assert np.isfinite(loss) and np.all(np.isfinite(dscores))
 
 
-def test_float32_in_float32_out():
+def layer_calls(dtype):
+    """{layer: (function, args)} for every forward and backward pass, inputs of `dtype` (big enough that
+    the arrays, not Python's own objects, make up the memory a call allocates)."""
     rng = np.random.default_rng(8)
-    f32 = lambda *shape: rng.standard_normal(shape).astype(np.float32)
-    x, w, b, cp = f32(2, 3, 7, 6), f32(4, 3, 3, 2), f32(4), {"stride": 2, "pad": 1}
-    out, cache = conv_forward(x, w, b, cp)
-    assert out.dtype == np.float32
-    assert rel_error(out, conv_forward_reference(x, w, b, cp)) < 1e-4
-    assert all(g.dtype == np.float32 for g in conv_backward(f32(*out.shape), cache))
-    out, cache = max_pool_forward(x, pool_param(2, 2, 2))
-    assert out.dtype == np.float32 and max_pool_backward(f32(*out.shape), cache).dtype == np.float32
-    out, cache = relu_forward(x)
-    assert out.dtype == np.float32 and relu_backward(f32(*x.shape), cache).dtype == np.float32
-    out, cache = affine_forward(x, f32(3 * 7 * 6, 5), f32(5))
-    assert out.dtype == np.float32
-    assert all(g.dtype == np.float32 for g in affine_backward(f32(2, 5), cache))
-    loss, dscores = softmax_loss(f32(3, 4), np.array([0, 3, 1]))
-    assert isinstance(loss, float) and dscores.dtype == np.float32
+
+    def arr(*shape):
+        return rng.standard_normal(shape).astype(dtype)
+
+    x, w, b, cp = arr(8, 4, 32, 32), arr(8, 4, 5, 5), arr(8), {"stride": 2, "pad": 2}
+    pp = pool_param(2, 2, 2)
+    xa, wa, ba = arr(64, 4, 8, 8), arr(256, 256), arr(256)
+    scores, y = arr(4096, 64), rng.integers(0, 64, size=4096)
+    conv_out, conv_cache = conv_forward(x, w, b, cp)
+    pool_out, pool_cache = max_pool_forward(x, pp)
+    affine_out, affine_cache = affine_forward(xa, wa, ba)
+    return {
+        "conv_forward": (conv_forward, (x, w, b, cp)),
+        "conv_backward": (conv_backward, (arr(*conv_out.shape), conv_cache)),
+        "max_pool_forward": (max_pool_forward, (x, pp)),
+        "max_pool_backward": (max_pool_backward, (arr(*pool_out.shape), pool_cache)),
+        "relu_forward": (relu_forward, (x,)),
+        "relu_backward": (relu_backward, (arr(*x.shape), x)),
+        "affine_forward": (affine_forward, (xa, wa, ba)),
+        "affine_backward": (affine_backward, (arr(*affine_out.shape), affine_cache)),
+        "softmax_loss": (softmax_loss, (scores, y)),
+    }
+
+
+def arrays_in(value):
+    """Every ndarray in a layer's return value (tuples, caches, dicts)."""
+    if isinstance(value, np.ndarray):
+        return [value]
+    if isinstance(value, (tuple, list)):
+        return [a for v in value for a in arrays_in(v)]
+    return []
+
+
+def peak_bytes(fn, args):
+    """Peak memory numpy allocated during fn(*args), beyond what was allocated before (tracemalloc)."""
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        fn(*args)
+        return tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+
+
+LAYERS = list(layer_calls(np.float64))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layer", LAYERS)
+def test_every_layer_keeps_the_dtype(layer, dtype):
+    fn, args = layer_calls(dtype)[layer]
+    returned = fn(*args)
+    arrays = [a for a in arrays_in(returned) if a.dtype.kind == "f"]
+    assert arrays, layer
+    assert all(a.dtype == dtype for a in arrays), (layer, [a.dtype for a in arrays])
+    if layer == "softmax_loss":
+        assert isinstance(returned[0], float)
+
+
+@pytest.mark.parametrize("layer", LAYERS)
+def test_float32_intermediates(layer):
+    """No float64 intermediate inside a float32 pass: the memory a float32 call allocates at its peak is
+    about half of what the float64 call allocates (a float64 copy of any big array would push it to 3/4)."""
+    fn32, args32 = layer_calls(np.float32)[layer]
+    fn64, args64 = layer_calls(np.float64)[layer]
+    peak32, peak64 = peak_bytes(fn32, args32), peak_bytes(fn64, args64)
+    assert peak64 > 50_000, (layer, peak64)
+    assert peak32 <= 0.6 * peak64, f"{layer}: float32 peak {peak32} B, float64 peak {peak64} B"
+
+
+def test_float32_matches_the_reference():
+    rng = np.random.default_rng(8)
+    x, w, b = (rng.standard_normal(s).astype(np.float32) for s in ((2, 3, 7, 6), (4, 3, 3, 2), (4,)))
+    cp = {"stride": 2, "pad": 1}
+    assert rel_error(conv_forward(x, w, b, cp)[0], conv_forward_reference(x, w, b, cp)) < 1e-4
 
 
 def test_conv_matches_torch_forward_and_autograd():

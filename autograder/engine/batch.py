@@ -209,14 +209,15 @@ def with_release_metadata(nb, release):
     return nb
 
 
-def grade_class(root, assignment, students=None, workers=None, progress=True):
+def grade_class(root, assignment, students=None, workers=None, progress=True, scheduler=None):
     """Grade `students` (default: all who submitted) of `assignment` in course `root`, and record it.
+    With `scheduler` (a Dask scheduler's address) the cluster grades instead of a local pool.
 
     Returns ({student: SubmissionResult}, {student: engine error}).
     """
     root = Path(root).resolve()
     plan = {assignment: list(students or students_of(root, assignment))}
-    results, errors = grade_many(root, plan, workers, progress)
+    results, errors = grade_many(root, plan, workers, progress, scheduler)
     unrecorded = record_in_gradebook(root, {assignment: sorted(results[assignment])})
     for student, why in unrecorded.get(assignment, {}).items():
         results[assignment][student].flags.append(f"graded, but nbgrader could not record it in the gradebook "
@@ -224,8 +225,9 @@ def grade_class(root, assignment, students=None, workers=None, progress=True):
     return results[assignment], errors[assignment]
 
 
-def grade_many(root, plan, workers=None, progress=True):
-    """Grade every (assignment, student) of `plan` ({assignment: [students]}) in one pool of workers.
+def grade_many(root, plan, workers=None, progress=True, scheduler=None):
+    """Grade every (assignment, student) of `plan` ({assignment: [students]}) in one pool of workers,
+    or on the Dask cluster whose scheduler is at `scheduler` (autograder.engine.distributed).
 
     Students whose saved result still fits their submission are not graded again.
     Returns ({assignment: {student: SubmissionResult}}, {assignment: {student: engine error}}).
@@ -246,6 +248,14 @@ def grade_many(root, plan, workers=None, progress=True):
     total = sum(len(s) for s in plan.values())
     bar = tqdm(total=total, initial=total - len(todo), desc=f"grading {', '.join(plan)}", unit="notebook",
                disable=not progress)
+    if scheduler is not None:
+        from autograder.engine.distributed import grade_on_cluster
+
+        for assignment, student, outcome in grade_on_cluster(scheduler, todo, secret):
+            (results if isinstance(outcome, SubmissionResult) else errors)[assignment][student] = outcome
+            bar.update()
+        bar.close()
+        return results, errors
     workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
     suspects = _run_pool(todo, secret, workers, results, errors, bar)
     for batch, student in suspects:  # a worker died under them: each alone now, to find who did it

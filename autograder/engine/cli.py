@@ -7,8 +7,8 @@ from autograder.score_table import format_table
 
 
 def grade_command(root: str | Path, assignment: str, students: list[str] | None = None,
-                  workers: int | None = None) -> int:
-    results, errors = grade_class(root, assignment, students, workers)
+                  workers: int | None = None, scheduler: str | None = None) -> int:
+    results, errors = grade_class(root, assignment, students, workers, scheduler=scheduler)
     scores = course.cell_scores(root, assignment)
     if scores:
         print(format_table(assignment, scores))

@@ -1,7 +1,10 @@
 """A course in a real browser: a student fetches, works, validates and submits in JupyterLab; the
 instructor grades in formgrader and releases feedback; the student reads it. Screenshots: build/browser/.
 
-The tests run in order and share one course (each step needs the one before it).
+The tests run in order and share one course (each step needs the one before it). Collected by
+`make test-browser` only (marker `browser`; `make test` deselects it). They skip, saying why, where
+Playwright or a Chromium cannot be had; they never pass without a browser. (No conftest.py here: a second
+module named `conftest` would shadow tests/conftest.py, which other test modules import.)
 """
 import re
 import subprocess
@@ -9,10 +12,33 @@ import sys
 import urllib.parse
 
 import pytest
-from jupyter_browser import SHOTS, JupyterServer
+from jupyter_browser import CHROMIUM_ARGS, SHOTS, ConsoleErrors, JupyterServer, chromium_path
 
 from autograder import course, notebook_cells, sample_class
 from autograder.engine.sandbox import isolation
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed: run make test-browser")
+    executable = chromium_path()
+    if executable is None:
+        pytest.skip("no Chromium on this machine: `apt-get install chromium` (make test-browser does it)")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def console():
+    errors = ConsoleErrors()
+    yield errors
+    assert not errors.errors, "browser console errors:\n" + "\n".join(errors.errors)
+
 
 A = "conv_forward"
 STUDENT = "ada"

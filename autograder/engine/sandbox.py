@@ -219,7 +219,8 @@ def _namespace_command(python, root, request_fd, reply_fd, uid, limits, absent=(
               'mount -o remount,ro "$R"',
               (f'exec {q(_tool("chroot"))} "$R" {q(_tool("setpriv"))} --reuid={uid} --regid={uid} --clear-groups '
                f'--no-new-privs --inh-caps=-all --bounding-set=-all {q(_tool("env"))} -C /tmp '
-               f'{q(str(Path(python).absolute()))} -I /tmp/child.py {request_fd} {reply_fd}')]
+               f'{q(str(Path(python).absolute()))} -I /tmp/child.py {request_fd} {reply_fd} '
+               f'{q(str(student_package().parent))}')]
     return ["unshare", "--mount", "--net", "--ipc", "--pid", "--fork", "--mount-proc", "--kill-child",
             "sh", "-c", "\n".join(lines) + "\n"]
 

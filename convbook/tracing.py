@@ -266,7 +266,7 @@ def _install_guard(secret, reply_fd, banned, strict):
     listdir, getpid, ndarray = os.listdir, os.getpid, np.ndarray
     import threading
     native_id = threading.get_native_id
-    function_type, setrlimit, nproc = types.FunctionType, resource.setrlimit, resource.RLIMIT_NPROC
+    setrlimit, nproc = resource.setrlimit, resource.RLIMIT_NPROC
     this_file, tally_code = _tally.__code__.co_filename, _tally.__code__
     # the tracer's functions get globals of their own (empty): student code reaches them by sys.gettrace()
     make_tracer = types.FunctionType(_tracer.__code__, {"__builtins__": {}}, "_tracer", _tracer.__defaults__)

@@ -5,8 +5,9 @@ Isolation, strongest first (see `isolation()`; $CONVBOOK_SANDBOX_MODE may ask fo
   namespaces (no network at all; System V objects die with the child), and a root of its own built from
   an allow-list (`view_paths`, banned libraries left out: `absent_mounts`): the system's programs and
   libraries, the interpreter's prefix, its venv and the convbook package, all read-only; a size-bounded
-  tmpfs as /tmp (also HOME) and /dev/shm, discarded with the namespace. Nothing else of the host or the checkout exists for the child, whatever folders are there. The code runs
-  under an unprivileged uid of its own (no capabilities, no new privileges).
+  tmpfs as /tmp (also HOME) and /dev/shm, discarded with the namespace. Nothing else of the host or
+  the checkout exists for the child, whatever folders are there. The code runs under an unprivileged
+  uid of its own (no capabilities, no new privileges).
 - "uid": as root where namespaces are not allowed (a container, e.g. Gradescope's): a fresh unprivileged
   uid per submission, a private 0700 scratch directory as working directory and HOME; whoever starts the
   engine makes the hidden paths unreadable to it (`run_autograder` does). The child can still read what

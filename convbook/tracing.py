@@ -135,15 +135,21 @@ def count_lines(fn, args, skip=()):
     return {**tally.send(done), "result": result}
 
 
-def loop_rule_message(name, small, large, positions=None, helpers=()):
+def loop_rule_message(name, small, large, positions=None, helpers=(), excused=()):
     """The grader's sentence for counts `small` and `large` (count_lines replies), or "" when the rule holds.
 
     positions: (N * H' * W' of the small input, of the large one), for the message; helpers: names of
-    the student's functions checked on their own too (a loop found in one of them is named as such).
+    the student's functions checked on their own too (a loop found in one of them is named as such);
+    excused: those of the helpers whose own loop check failed: their lines are not counted again here
+    (one mistake, billed once).
     """
     calls = sorted(set(small["reference_calls"]) | set(large["reference_calls"]))
     if calls:
         return f"{name} {CALLS_REFERENCE.format(fn=calls[0])}"
+    if excused:
+        small, large = ({**c, "per_line": {k: n for k, n in c["per_line"].items() if k[0] not in excused}}
+                        for c in (small, large))
+        small, large = ({**c, "total": sum(c["per_line"].values())} for c in (small, large))
     if large["total"] - small["total"] <= LOOP_TOLERANCE:
         return ""
     growth = {key: n - small["per_line"].get(key, 0) for key, n in large["per_line"].items()}
@@ -260,7 +266,7 @@ def _install_guard(secret, reply_fd, banned, strict):
     listdir, getpid, ndarray = os.listdir, os.getpid, np.ndarray
     import threading
     native_id = threading.get_native_id
-    function_type, setrlimit, nproc = types.FunctionType, resource.setrlimit, resource.RLIMIT_NPROC
+    setrlimit, nproc = resource.setrlimit, resource.RLIMIT_NPROC
     this_file, tally_code = _tally.__code__.co_filename, _tally.__code__
     # the tracer's functions get globals of their own (empty): student code reaches them by sys.gettrace()
     make_tracer = types.FunctionType(_tracer.__code__, {"__builtins__": {}}, "_tracer", _tracer.__defaults__)

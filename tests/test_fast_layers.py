@@ -359,8 +359,11 @@ def test_loop_rule_passes_vectorized_code_and_loops_over_offsets_and_channels(so
 
 
 def test_layer_checks_do_not_count_the_helpers_again(answers):
-    """A loop in im2col costs the im2col cell only; a loop in the layer itself costs the layer."""
+    """A loop in im2col costs the im2col cell only (its own check, which runs first, found it); a loop in
+    the layer itself costs the layer. A loop im2col's own check did not find counts in the layer."""
     looping = load_solution(ASSIGNMENT, by_name(ASSIGNMENT, "im2col_loops_over_positions").apply(answers))
+    assert not checks.verdict_conv_forward_im2col(looping.conv_forward_im2col, checks.conv_cases(1), 1).passed
+    assert checks.LOOP_RULE in message(checks.verdict_im2col(looping.im2col, checks.conv_cases(0), 0))
     assert checks.verdict_conv_forward_im2col(looping.conv_forward_im2col, checks.conv_cases(0), 0).passed
     source = answers["conv_forward_im2col"].replace(
         "out = out_row.reshape(F, N, H_out, W_out).transpose(1, 0, 2, 3)",

@@ -36,7 +36,9 @@ import time
 
 import numpy as np
 
-from convbook import tracing
+if __name__ == "__main__" and len(sys.argv) > 3:   # the folder holding the convbook the grader bound (namespaces)
+    sys.path.insert(0, sys.argv[3])
+from convbook import tracing  # noqa: E402
 
 MAX_OUTPUT = 20_000  # characters of printed output kept per cell or call
 

@@ -1,12 +1,13 @@
 """A child process that runs one student's code, fenced in, and answers function calls.
 
 Isolation, strongest first (see `isolation()`; $CONVBOOK_SANDBOX_MODE may ask for a weaker one):
-- "namespaces": as root with util-linux's `unshare` and `setpriv`: private mount, PID and network
-  namespaces (no network at all), an IPC namespace (System V objects and POSIX queues die with it), and a root of its own built from an allow-list (`view_paths`): the
-  system's programs and libraries, the interpreter's prefix, its venv and the convbook package, all
-  read-only; a size-bounded tmpfs as /tmp (also HOME) and /dev/shm, discarded with the namespace. Nothing
-  else of the host or the checkout exists for the child, whatever folders are there. The code runs
-  under an unprivileged uid of its own (no capabilities, no new privileges).
+- "namespaces": as root with util-linux's `unshare` and `setpriv`: private mount, PID, IPC and network
+  namespaces (no network at all; System V objects die with the child), and a root of its own built from
+  an allow-list (`view_paths`, banned libraries left out: `absent_mounts`): the system's programs and
+  libraries, the interpreter's prefix, its venv and the convbook package, all read-only; a size-bounded
+  tmpfs as /tmp (also HOME) and /dev/shm, discarded with the namespace. Nothing else of the host or
+  the checkout exists for the child, whatever folders are there. The code runs under an unprivileged
+  uid of its own (no capabilities, no new privileges).
 - "uid": as root where namespaces are not allowed (a container, e.g. Gradescope's): a fresh unprivileged
   uid per submission, a private 0700 scratch directory as working directory and HOME; whoever starts the
   engine makes the hidden paths unreadable to it (`run_autograder` does). The child can still read what
@@ -219,7 +220,8 @@ def _namespace_command(python, root, request_fd, reply_fd, uid, limits, absent=(
               'mount -o remount,ro "$R"',
               (f'exec {q(_tool("chroot"))} "$R" {q(_tool("setpriv"))} --reuid={uid} --regid={uid} --clear-groups '
                f'--no-new-privs --inh-caps=-all --bounding-set=-all {q(_tool("env"))} -C /tmp '
-               f'{q(str(Path(python).absolute()))} -I /tmp/child.py {request_fd} {reply_fd}')]
+               f'{q(str(Path(python).absolute()))} -I /tmp/child.py {request_fd} {reply_fd} '
+               f'{q(str(student_package().parent))}')]
     return ["unshare", "--mount", "--net", "--ipc", "--pid", "--fork", "--mount-proc", "--kill-child",
             "sh", "-c", "\n".join(lines) + "\n"]
 
@@ -676,7 +678,8 @@ class Sandbox:
                 banned = header.get("banned") or []
                 if not isinstance(banned, list):
                     raise ValueError("a malformed list of refused modules")
-                return {**checked, "error": capped(header.get("error")), "banned": [capped(m, 200) for m in banned[:20]]}
+                return {**checked, "error": capped(header.get("error")),
+                        "banned": [capped(m, 200) for m in banned[:20]]}
             after = header.get("args_after")
             return {**checked, "result": protocol.decode(header["result"], replies),
                     "args_after": None if after is None else protocol.decode(after, replies)}

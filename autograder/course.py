@@ -220,7 +220,7 @@ def exchange_main():
                     os.environ.update(person["env"])
                     run_steps(person["steps"])
                     status = 0
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 (any failure: report it; the parent fails the run)
                     print(f"{person['cwd']}: {type(exc).__name__}: {exc}", flush=True)
                 finally:
                     sys.stdout.flush()

@@ -28,7 +28,8 @@ MISTAKES = [
             ("test_zero_pad", PADDING), "pad only H and W"),
     Mistake("output_size_true_division", "conv_forward", "output_size",
             "return (size + 2 * pad - kernel) // stride + 1", "return (size + 2 * pad - kernel) / stride + 1",
-            ("test_output_size",) + CONV_FORWARD_TESTS, ""),
+            ("test_output_size",) + CONV_FORWARD_TESTS, "",
+            "a float size makes the layer raise on every case: no requirement of the layer can be credited"),
     Mistake("edge_kernel_sign", "conv_forward", "image_filters",
             "g_x = np.array([[-1.0, 0.0, 1.0],\n                    [-2.0, 0.0, 2.0],\n                    [-1.0, 0.0, 1.0]])",
             "g_x = np.array([[1.0, 0.0, -1.0],\n                    [2.0, 0.0, -2.0],\n                    [1.0, 0.0, -1.0]])",
@@ -52,6 +53,8 @@ MISTAKES = [
             "out = np.zeros((N, F, H_out, W_out))", "out = np.zeros((N, F, H_out, W_out), dtype=np.float32)",
             (PLAIN,), "float32 round-off"),
 ]
+
+REQUIREMENT_CELLS = {"conv_forward_naive": CONV_FORWARD_TESTS}
 
 # What the demo's "mistakes" student gets wrong: independent mistakes in different exercises.
 DEMO_MISTAKES = ["flipped_kernel", "edge_kernel_sign", "full_conv_not_flipped"]

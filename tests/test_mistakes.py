@@ -38,9 +38,14 @@ def test_a_mistake_costs_one_requirement_of_a_function(mistake):
 
 
 def test_the_split_assignments_declare_their_requirement_cells():
-    """conv_forward_naive's points are split by requirement; the declared cells are the notebook's test cells."""
-    cells = catalogue("conv_forward").REQUIREMENT_CELLS["conv_forward_naive"]
-    source = notebook_cells.read(source_notebook("conv_forward"))
-    test_cells = {notebook_cells.grade_id(c): notebook_cells.points(c) for c in source.cells if notebook_cells.is_test(c)}
-    assert set(cells) <= set(test_cells) and len(cells) == 5
-    assert sum(test_cells[c] for c in cells) == 6          # the layer's points are unchanged (2 + 4 before)
+    """The layers whose points are split by requirement declare cells that are the notebook's test cells."""
+    # (assignment, function, cells, points: unchanged from the two cells, visible + hidden, of before)
+    for assignment, function, count, points in (("conv_forward", "conv_forward_naive", 5, 6),
+                                                ("pooling", "max_pool_forward_naive", 4, 4),
+                                                ("pooling", "max_pool_backward_naive", 4, 4)):
+        cells = catalogue(assignment).REQUIREMENT_CELLS[function]
+        source = notebook_cells.read(source_notebook(assignment))
+        test_cells = {notebook_cells.grade_id(c): notebook_cells.points(c) for c in source.cells
+                      if notebook_cells.is_test(c)}
+        assert set(cells) <= set(test_cells) and len(cells) == count, function
+        assert sum(test_cells[c] for c in cells) == points, function

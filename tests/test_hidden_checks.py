@@ -10,7 +10,7 @@ import pytest
 
 from autograder import notebook_cells
 from autograder.checks import core
-from autograder.mistakes import catalogue, mistakes_for
+from autograder.mistakes import mistakes_for
 from autograder.notebook_cells import strip_magics
 from autograder.paths import ASSIGNMENTS, source_notebook
 from autograder.validation import correct_answers
@@ -76,22 +76,12 @@ class Graded:
             answers = correct_answers(assignment)
             every_cell = sorted(set(self.hidden[assignment]) - SLOW)
             variants = [(None, answers, every_cell)] + [
-                (m.name, m.apply(answers), [c for c in every_cell if c in m.fails + spared(m)])
-                for m in mistakes_for(assignment)]
+                (m.name, m.apply(answers), [c for c in every_cell if c in m.fails]) for m in mistakes_for(assignment)]
             for name, variant, cells in variants:   # a mistake is graded on the cells it is billed to only
                 names = namespace(assignment, variant)
                 self.results[assignment, name] = {
                     cell: hidden_messages(names, self.hidden[assignment][cell], seeds_for(cell)) for cell in cells}
         return self.results[key]
-
-
-def spared(mistake):
-    """The requirement cells a mistake must not cost: those of the functions it breaks that it is not billed to
-    (one mistake, the points of the requirement it breaks), unless the catalogue says why it cascades."""
-    groups = getattr(catalogue(mistake.assignment), "REQUIREMENT_CELLS", {}).values()
-    if mistake.cascade:
-        return ()
-    return tuple(c for cells in groups if set(cells) & set(mistake.fails) for c in cells if c not in mistake.fails)
 
 
 @pytest.fixture(scope="module")
@@ -117,10 +107,6 @@ def test_every_catalogued_mistake_is_caught_on_every_seed(mistake, graded, hidde
             continue
         passed = [seed for seed, message in results[cell].items() if message is None]
         assert not passed, f"{mistake.name}: the hidden check of {cell} passes on seeds {passed[:10]}"
-    for cell in spared(mistake):   # ... and costs no other requirement of the function, on any seed
-        if cell in results:
-            billed = [seed for seed, message in results[cell].items() if message is not None]
-            assert not billed, f"{mistake.name}: also billed to {cell} on seeds {billed[:10]}"
 
 
 @pytest.mark.parametrize("assignment", [pytest.param(a, marks=pytest.mark.xdist_group(f"hidden-{a}"))

@@ -6,7 +6,9 @@ A check draws its cases from the run's seed (`run_seed`), calls the student's fu
 reference (`compare_array`) and names the likely mistake (`first_match`). `run_grid` turns a grid of
 cases into one `Verdict`: the first failure that names its mistake, how many cases fail, and the feature
 that separates failing from passing cases (every case's features and verdict stay in `Verdict.results`).
-`hidden_check` makes the function a hidden test cell calls; it ends in `require`.
+`hidden_check` makes the function a hidden test cell calls; it ends in `require`. `requirement_check` makes
+the one of a function whose points are split by requirement (one cell each): `split_by_requirement` bills a
+grid's failures to the simplest requirement that shows them, so one mistake costs one cell, with one message.
 
 The grading engine fixes the seed and the sandbox's time with `grading(...)`; in a notebook kernel the
 seed comes from $CONVBOOK_SEED or is drawn once per process.

@@ -96,3 +96,29 @@ def test_hidden_check_passes_the_cases_and_the_seed_and_requires_the_verdict(cap
         with pytest.raises(AssertionError, match="your function raised ValueError"):
             hidden_check(lambda fn, seed: call(fn))(lambda: int("x"))
     assert seen[0] == (True, [7, 8], 7)
+
+
+def test_split_by_requirement_bills_the_simplest_requirement_that_shows_a_mistake():
+    """A stride bug fails every strided case (some also non-square): it bills "stride" only; a case that
+    fails everywhere with a named mistake bills "plain" only; an unnamed failure everywhere credits nothing."""
+    from autograder.checks.core import CaseResult, Verdict, failed, passed, split_by_requirement
+
+    requirements = {"stride": lambda f: f["strided"], "non-square": lambda f: f["non-square"]}
+    geometries = [(False, False), (True, False), (False, True), (True, True)]
+
+    def grid(fails):
+        results = tuple(CaseResult(g, {"strided": g[0], "non-square": g[1]}, fails(g)) for g in geometries)
+        ok = all(r.verdict.passed for r in results)
+        return Verdict(ok, "", results=results)
+
+    stride_bug = split_by_requirement(grid(lambda g: failed("wrong", "stride bug") if g[0] else passed()), requirements, "f")
+    assert [k for k, v in stride_bug.items() if not v.passed] == ["stride"]
+    assert "stride bug" in stride_bug["stride"].message and "2 of 4" in stride_bug["stride"].message
+    both = split_by_requirement(grid(lambda g: failed("wrong") if any(g) else passed()), requirements, "f")
+    assert [k for k, v in both.items() if not v.passed] == ["stride", "non-square"]
+    named = split_by_requirement(grid(lambda g: failed("wrong", "flipped kernel")), requirements, "f")
+    assert [k for k, v in named.items() if not v.passed] == ["plain"]
+    unnamed = split_by_requirement(grid(lambda g: failed("raised NotImplementedError")), requirements, "f")
+    assert all(not v.passed for v in unnamed.values())
+    assert len({v.message for v in unnamed.values()}) == 3           # one message per cell, each distinct
+    assert all(v.passed for v in split_by_requirement(grid(lambda g: passed()), requirements, "f").values())

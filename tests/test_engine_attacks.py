@@ -12,10 +12,11 @@ import pytest
 from autograder import mistakes, notebook_cells, sample_class
 from autograder.engine.grade import grade_submission
 from autograder.engine.sandbox import Limits, isolation
+from autograder.mistakes.conv_forward import CONV_FORWARD_TESTS
 
 A = "conv_forward"
-EXERCISE = ("test_conv_forward_visible", "test_conv_forward_hidden")   # the cells of conv_forward_naive
-HIDDEN = "test_conv_forward_hidden"
+EXERCISE = CONV_FORWARD_TESTS   # the cells of conv_forward_naive
+HIDDEN = "test_conv_forward_visible"   # its plain cell: where a whole-function failure is reported
 LIMITS = Limits(request_seconds=20)
 
 pytestmark = [

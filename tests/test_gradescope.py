@@ -56,8 +56,8 @@ def test_results_follow_gradescope_spec(autograder_zip, tmp_path):
         assert test["visibility"] == "visible" and "HIDDEN" not in test["output"] and "autograder" not in test["output"]
     assert results["score"] == sum(t["score"] for t in results["tests"])
     by_name = {t["name"]: t for t in results["tests"]}
-    assert by_name["test_conv_forward_hidden"]["score"] == 0
-    assert "you computed convolution, not cross-correlation" in by_name["test_conv_forward_hidden"]["output"]
+    assert by_name["test_conv_forward_visible"]["score"] == 0
+    assert "you computed convolution, not cross-correlation" in by_name["test_conv_forward_visible"]["output"]
     assert by_name["test_zero_pad"]["score"] == by_name["test_zero_pad"]["max_score"]
 
 

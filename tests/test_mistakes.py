@@ -2,7 +2,7 @@
 import pytest
 
 from autograder import notebook_cells
-from autograder.mistakes import mistakes_for
+from autograder.mistakes import catalogue, mistakes_for
 from autograder.paths import ASSIGNMENTS, source_notebook
 from conftest import error_text, run_source_with_answers, test_cell_scores
 
@@ -21,6 +21,31 @@ def test_mistake_loses_exactly_its_exercise(mistake, tmp_path):
     scores = test_cell_scores(nb)
     failing = {cell for cell, (score, max_score) in scores.items() if score < max_score}
     assert failing == set(mistake.fails)
+    messages = [error_text(nb, cell) for cell in sorted(failing)]
+    assert len(set(messages)) == len(messages), messages            # each distinct message once
     if mistake.diagnosis:
-        messages = "\n".join(error_text(nb, cell) for cell in mistake.fails)
-        assert mistake.diagnosis in messages, messages
+        assert sum(mistake.diagnosis in m for m in messages) == 1, messages
+
+
+@pytest.mark.parametrize("mistake", CASES)
+def test_a_mistake_costs_one_requirement_of_a_function(mistake):
+    """One mistake costs the points of the requirement it breaks: at most one requirement cell per function
+    (the catalogue's `fails` is what test_mistake_loses_exactly_its_exercise proves it loses)."""
+    groups = getattr(catalogue(mistake.assignment), "REQUIREMENT_CELLS", {})
+    for function, cells in groups.items():
+        lost = set(mistake.fails) & set(cells)
+        assert len(lost) <= 1 or mistake.cascade, (function, sorted(lost))
+
+
+def test_the_split_assignments_declare_their_requirement_cells():
+    """The layers whose points are split by requirement declare cells that are the notebook's test cells."""
+    # (assignment, function, cells, points: unchanged from the two cells, visible + hidden, of before)
+    for assignment, function, count, points in (("conv_forward", "conv_forward_naive", 5, 6),
+                                                ("pooling", "max_pool_forward_naive", 4, 4),
+                                                ("pooling", "max_pool_backward_naive", 4, 4)):
+        cells = catalogue(assignment).REQUIREMENT_CELLS[function]
+        source = notebook_cells.read(source_notebook(assignment))
+        test_cells = {notebook_cells.grade_id(c): notebook_cells.points(c) for c in source.cells
+                      if notebook_cells.is_test(c)}
+        assert set(cells) <= set(test_cells) and len(cells) == count, function
+        assert sum(test_cells[c] for c in cells) == points, function

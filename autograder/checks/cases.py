@@ -49,6 +49,15 @@ class ConvCase:
         }
 
 
+# The requirements a conv grid case can exercise beyond the plain one (in billing order; see split_by_requirement).
+CONV_REQUIREMENTS = {
+    "stride": lambda f: not f["stride is 1"],
+    "padding": lambda f: not f["pad is 0"],
+    "non-square": lambda f: not (f["kernel is square"] and f["input is square"]),
+    "channels": lambda f: not f["C equals F"],
+}
+
+
 def _conv_case(rng, N, C, F, H, W, HH, WW, stride, pad):
     return ConvCase(
         x=rng.standard_normal((N, C, H, W)),

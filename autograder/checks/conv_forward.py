@@ -1,8 +1,9 @@
 """Hidden checks for the assignment `conv_forward`."""
 import numpy as np
 
-from autograder.checks.cases import ConvCase, conv_grid, size_mistake
+from autograder.checks.cases import CONV_REQUIREMENTS, ConvCase, conv_grid, size_mistake
 from autograder.checks.core import (
+    Rejected,
     as_array,
     call,
     checked,
@@ -12,6 +13,7 @@ from autograder.checks.core import (
     first_match,
     hidden_check,
     passed,
+    requirement_check,
     returns,
     run_grid,
     seeded_cases,
@@ -68,7 +70,27 @@ def diagnose_conv_forward(out, case):
     return first_match(out, candidates) or ""
 
 
-def _conv_attempt(conv_forward):
+def reference_with_helper(conv_single_step, case):
+    """The layer's output computed the reference way, but with the student's conv_single_step at every
+    position (None if that helper raises or returns something that is not a number)."""
+    N, _, H, W = case.x.shape
+    F, _, HH, WW = case.w.shape
+    _, _, H_out, W_out = case.out_shape()
+    x_pad = np.pad(case.x, ((0, 0), (0, 0), (case.pad, case.pad), (case.pad, case.pad)))
+    out = np.zeros((N, F, H_out, W_out))
+    try:
+        for n, f, i, j in np.ndindex(out.shape):
+            top, left = i * case.stride, j * case.stride
+            out[n, f, i, j] = float(call(conv_single_step, (x_pad[n, :, top:top + HH, left:left + WW], case.w[f],
+                                                            float(case.b[f]))))
+    except (Rejected, TypeError, ValueError):
+        return None
+    return out
+
+
+def _conv_attempt(conv_forward, conv_single_step=None):
+    """attempt(case) -> Verdict; an output that is right for the student's own conv_single_step passes (that
+    helper is graded in its own cell, so its bug is billed once)."""
     def attempt(case):
         where = f"On the case {case.describe()}:"
         result = call(conv_forward, (case.x, case.w, case.b, case.conv_param), ("x", "w", "b", "conv_param"),
@@ -76,14 +98,23 @@ def _conv_attempt(conv_forward):
         if not returns(result, 2):
             return failed(f"{where} conv_forward_naive must return a pair (out, cache).")
         # float64 inputs, float64 precision: an output accumulated in float32 is an error (the visible check agrees)
-        return compare_array("out", result[0], conv_forward_reference(case.x, case.w, case.b, case.conv_param), where,
-                             lambda: diagnose_conv_forward(result[0], case), rtol=1e-9, atol=1e-12)
+        verdict = compare_array("out", result[0], conv_forward_reference(case.x, case.w, case.b, case.conv_param),
+                                where, lambda: diagnose_conv_forward(result[0], case), rtol=1e-9, atol=1e-12)
+        if verdict.passed or conv_single_step is None or not isinstance(result[0], np.ndarray) \
+                or result[0].shape != case.out_shape():
+            return verdict
+        own = reference_with_helper(conv_single_step, case)
+        if own is not None and np.allclose(result[0], own, rtol=1e-9, atol=1e-12):
+            return passed()
+        return verdict
     return attempt
 
 
-def verdict_conv_forward(conv_forward, cases):
-    """Run the student's conv_forward over `cases` and compare with the scipy reference."""
-    return run_grid("conv_forward_naive", cases, _conv_attempt(conv_forward))
+def verdict_conv_forward(conv_forward, *helper_and_cases):
+    """Run the student's conv_forward over `cases` and compare with the scipy reference, or with the
+    reference built on the student's conv_single_step when given: verdict(conv_forward, [conv_single_step,] cases)."""
+    *helper, cases = helper_and_cases
+    return run_grid("conv_forward_naive", cases, _conv_attempt(conv_forward, *helper))
 
 
 def verdict_output_size(output_size, seed):
@@ -180,6 +211,6 @@ def verdict_conv2d_full(conv2d_full, seed):
 check_output_size = hidden_check(verdict_output_size)
 check_zero_pad = hidden_check(verdict_zero_pad)
 check_conv_single_step = hidden_check(verdict_conv_single_step)
-check_conv_forward_naive = hidden_check(verdict_conv_forward, conv_cases, seed=False)
+check_conv_forward_naive = requirement_check(verdict_conv_forward, conv_cases, CONV_REQUIREMENTS, "conv_forward_naive")
 check_image_filters = hidden_check(verdict_image_filters, seed=False)
 check_conv2d_full = hidden_check(verdict_conv2d_full)

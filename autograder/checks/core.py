@@ -6,7 +6,9 @@ A check draws its cases from the run's seed (`run_seed`), calls the student's fu
 reference (`compare_array`) and names the likely mistake (`first_match`). `run_grid` turns a grid of
 cases into one `Verdict`: the first failure that names its mistake, how many cases fail, and the feature
 that separates failing from passing cases (every case's features and verdict stay in `Verdict.results`).
-`hidden_check` makes the function a hidden test cell calls; it ends in `require`.
+`hidden_check` makes the function a hidden test cell calls; it ends in `require`. `requirement_check` makes
+the one of a function whose points are split by requirement (one cell each): `split_by_requirement` bills a
+grid's failures to the simplest requirement that shows them, so one mistake costs one cell, with one message.
 
 The grading engine fixes the seed and the sandbox's time with `grading(...)`; in a notebook kernel the
 seed comes from $CONVBOOK_SEED or is drawn once per process.
@@ -349,12 +351,77 @@ def run_grid(label: str, cases: Sequence[Any], attempt: Callable[[Any], Verdict]
     failures = [r.verdict for r in results if not r.verdict.passed]
     if not failures:
         return Verdict(True, done or f"{label}: all {len(cases)} hidden cases pass.", results=results)
+    return _grid_failure(failures, results, hints)
+
+
+def _grid_failure(failures: Sequence[Verdict], results: tuple[CaseResult, ...],
+                  hints: Mapping[tuple[str, bool], str] | None) -> Verdict:
+    """The failed Verdict of a grid: the first of `failures` that names its mistake (else the first), how many
+    of the grid's cases fail, and the separating feature with its hint."""
     first = next((v for v in failures if v.diagnosed), failures[0])
     table = [(r.features, r.verdict.passed) for r in results]
     hint = (hints or {}).get(separating_feature(table) or ("", False), "")
     pattern = "" if hint and hint in first.message else f"{explain_pattern(table)} {hint}".strip()
-    message = f"{first.message} ({len(failures)} of {len(cases)} hidden cases fail.) {pattern}".strip()
+    count = sum(not ok for _, ok in table)
+    message = f"{first.message} ({count} of {len(results)} hidden cases fail.) {pattern}".strip()
     return Verdict(False, message, first.diagnosed, results)
+
+
+PLAIN = "plain"
+
+
+def split_by_requirement(grid: Verdict, requirements: Mapping[str, Callable[[Mapping[str, bool]], bool]],
+                         label: str, hints: Mapping[tuple[str, bool], str] | None = None) -> dict[str, Verdict]:
+    """{requirement: Verdict} for PLAIN and each of `requirements` (name -> does a case's features exercise
+    it), from a grid's Verdict, so that one mistake costs the points of the requirement it breaks, once.
+
+    A failing case is minimal when no failing case exercises a strict subset of its requirements; each
+    minimal failing case bills the first requirement (in order) it exercises, PLAIN when none. A stride bug
+    fails every strided case and bills "stride" only; a bug that fails the plain cases bills PLAIN only.
+    """
+    def exercised(result: CaseResult) -> frozenset[str]:
+        return frozenset(name for name, holds in requirements.items() if holds(result.features))
+
+    def first(needs: frozenset[str]) -> str:
+        return next((n for n in requirements if n in needs), PLAIN)
+
+    failing = [(r, exercised(r)) for r in grid.failing()]
+    minimal = {needs for _, needs in failing if not any(other < needs for _, other in failing)}
+    billed: dict[str, list[Verdict]] = {}   # each billed requirement: the failures it explains (to name one)
+    for result, needs in failing:
+        for name in {first(m) for m in minimal if m <= needs}:
+            billed.setdefault(name, []).append(result.verdict)
+    # When no case passes and no failure names its mistake, nothing shows any requirement met: none is credited.
+    unexplained = not any(r.verdict.passed for r in grid.results) and not any(r.verdict.diagnosed for r, _ in failing)
+    verdicts = {}
+    for name in (PLAIN, *requirements):
+        if name in billed:
+            verdicts[name] = _grid_failure(billed[name], grid.results, hints)
+        elif unexplained:
+            verdicts[name] = failed(f"{label} ({name}): no hidden case passes yet, so this requirement cannot be "
+                                    f"credited; fix the failure the plain check reports first.")
+        else:
+            cases = sum(1 for r in grid.results if name in exercised(r) or (name == PLAIN and not exercised(r)))
+            verdicts[name] = passed(f"{label} ({name}): nothing here fails ({cases} hidden cases test it"
+                                    f"{'' if grid.passed else '; see the other requirements'}).")
+    return verdicts
+
+
+def requirement_check(verdict: Callable[..., Verdict], cases: Callable[[int], Any],
+                      requirements: Mapping[str, Callable[[Mapping[str, bool]], bool]], label: str,
+                      hints: Mapping[tuple[str, bool], str] | None = None) -> Callable[..., None]:
+    """The function a hidden test cell of one requirement calls: check(*functions, requirement=name) requires
+    split_by_requirement(verdict(*functions, cases(seed)))[name] with this run's seed."""
+    def check(*functions: Callable, requirement: str = PLAIN) -> None:
+        if requirement not in (PLAIN, *requirements):
+            raise ValueError(f"unknown requirement {requirement!r}")
+        grid = checked(verdict)(*functions, cases(run_seed()))
+        if not grid.results:   # rejected before the grid ran: nothing is credited
+            require(grid if requirement == PLAIN else failed(f"{label} ({requirement}): see the plain check."))
+            return
+        require(split_by_requirement(grid, requirements, label, hints)[requirement])
+    check.__doc__ = verdict.__doc__
+    return check
 
 
 def seeded_cases(attempt: Callable[..., Verdict], specs: Iterable[tuple], seed: int, done: str = "") -> Verdict:

@@ -44,6 +44,16 @@ class PoolCase:
         }
 
 
+# The requirements a pooling case can exercise beyond the plain one (square windows tiling the input with
+# stride = window), in billing order (see split_by_requirement): a non-square window always has a stride
+# that differs from one of its sides, so "non-square" comes before "stride" to bill a swapped window once.
+POOL_REQUIREMENTS = {
+    "non-tiling": lambda f: not f["windows reach the last row and column"],
+    "non-square": lambda f: not f["window is square"],
+    "stride": lambda f: not f["stride equals the window"],
+}
+
+
 def make_case(rng, x, ph, pw, stride):
     pool_param = {"pool_height": ph, "pool_width": pw, "stride": stride}
     dout = rng.standard_normal(pool_output_shape(x.shape, pool_param))

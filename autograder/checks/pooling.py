@@ -9,8 +9,19 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from autograder.checks.cases import size_mistake
-from autograder.checks.core import call, checked, compare_array, failed, first_match, hidden_check, passed, returns, run_grid
-from autograder.checks.pool_cases import pool_grid, tie_cases
+from autograder.checks.core import (
+    call,
+    checked,
+    compare_array,
+    failed,
+    first_match,
+    hidden_check,
+    passed,
+    requirement_check,
+    returns,
+    run_grid,
+)
+from autograder.checks.pool_cases import POOL_REQUIREMENTS, pool_grid, tie_cases
 from autograder.references.pooling import (
     avg_backward_variant,
     avg_pool_backward_reference,
@@ -276,8 +287,10 @@ def verdict_failing_input(make_failing_input, seed):
 # ---------------------------------------------------------------------------------------------------
 # Entry points of the hidden test cells: check_x(the student's functions) requires verdict_x's verdict
 
-check_max_pool_forward = hidden_check(verdict_max_pool_forward, pool_grid, seed=False)
-check_max_pool_backward = hidden_check(verdict_max_pool_backward, pool_grid, seed=False)
+check_max_pool_forward = requirement_check(verdict_max_pool_forward, pool_grid, POOL_REQUIREMENTS,
+                                           "max_pool_forward_naive", PATTERN_HINTS)
+check_max_pool_backward = requirement_check(verdict_max_pool_backward, pool_grid, POOL_REQUIREMENTS,
+                                            "max_pool_backward_naive", PATTERN_HINTS)
 check_max_pool_ties = hidden_check(verdict_max_pool_ties, tie_cases, seed=False)
 check_avg_pool_forward = hidden_check(verdict_avg_pool_forward, pool_grid, seed=False)
 check_avg_pool_backward = hidden_check(verdict_avg_pool_backward, pool_grid, seed=False)

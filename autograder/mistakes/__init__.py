@@ -7,6 +7,8 @@ Each assignment has a module here (declared with it in autograder/assignments.py
 - MISTAKES: a list of `Mistake`,
 - DEMO_MISTAKES: names of the mistakes the demo's "mistakes" student makes (in different exercises),
 - CRASH_CELL: grade_id of the answer cell where the demo's "crashing" student leaves a broken line.
+- REQUIREMENT_CELLS (optional): {function: grade_ids of its test cells, one per requirement}; a mistake loses
+  at most one of them (one mistake, the points of the requirement it breaks), unless its `cascade` says why.
 """
 from dataclasses import dataclass
 
@@ -20,6 +22,7 @@ class Mistake:
     new: str
     fails: tuple         # grade_ids of the test cells that must lose their points
     diagnosis: str = ""  # a phrase the feedback must contain, when the checks can name the mistake
+    cascade: str = ""    # why it may cost more than one requirement cell of a function (empty: it may not)
 
     def apply(self, answers):
         """{grade_id: source} of a correct submission -> the same with this mistake made."""

@@ -1,30 +1,33 @@
 """Typical mistakes in the assignment `pooling`."""
 from autograder.mistakes import Mistake
 
-MAX_FORWARD_TESTS = ("test_max_pool_forward_visible", "test_max_pool_forward_hidden")
-MAX_BACKWARD_TESTS = ("test_max_pool_backward_visible", "test_max_pool_backward_hidden")
+# The test cells of max pooling, one per requirement (a mistake loses the one it breaks).
+MAX_FORWARD_TESTS = tuple(f"test_max_pool_forward_{r}" for r in ("visible", "non_tiling", "stride", "non_square"))
+MAX_BACKWARD_TESTS = tuple(f"test_max_pool_backward_{r}" for r in ("visible", "non_tiling", "stride", "non_square"))
+F_PLAIN, F_NON_TILING, F_STRIDE, F_NON_SQUARE = MAX_FORWARD_TESTS
+B_PLAIN, B_NON_TILING, B_STRIDE, B_NON_SQUARE = MAX_BACKWARD_TESTS
 
 MISTAKES = [
     Mistake("max_output_size_off_by_one", "pooling", "max_pool_forward",
             "H_out = (H - ph) // stride + 1", "H_out = (H - ph) // stride",
-            MAX_FORWARD_TESTS, "off by one"),
+            (F_PLAIN,), "off by one"),
     Mistake("max_pool_height_width_swapped", "pooling", "max_pool_forward",
             'ph, pw = pool_param["pool_height"], pool_param["pool_width"]',
             'ph, pw = pool_param["pool_width"], pool_param["pool_height"]',
-            MAX_FORWARD_TESTS, "pool_height and pool_width swapped"),
+            (F_NON_SQUARE,), "pool_height and pool_width swapped"),
     Mistake("max_forward_stride_ignored", "pooling", "max_pool_forward",
             "top, left = i * stride, j * stride", "top, left = i, j",
-            MAX_FORWARD_TESTS, "ignores the stride"),
+            (F_PLAIN,), "ignores the stride"),
     Mistake("max_backward_assign_not_accumulate", "pooling", "max_pool_backward",
             "dx[n, c, top:top + ph, left:left + pw] += mask", "dx[n, c, top:top + ph, left:left + pw] = mask",
-            MAX_BACKWARD_TESTS, "instead of accumulating with +="),
+            (B_STRIDE,), "instead of accumulating with +="),
     Mistake("gradient_to_every_tied_maximum", "pooling", "max_pool_backward",
             "mask[np.unravel_index(np.argmax(window), window.shape)] = 1.0",
             "mask[window == np.max(window)] = 1.0",
             ("test_max_pool_ties",), "every tied maximum"),
     Mistake("max_backward_only_when_stride_equals_window", "pooling", "max_pool_backward",
             "top, left = i * stride, j * stride", "top, left = i * ph, j * pw",
-            MAX_BACKWARD_TESTS, "only works when the stride equals the window size"),
+            (B_STRIDE,), "only works when the stride equals the window size"),
     Mistake("avg_not_divided_by_window", "pooling", "avg_pool_forward",
             "scale = 1.0 / (ph * pw)", "scale = 1.0",
             ("test_avg_pool_forward",), "not divided by the window size"),
@@ -42,17 +45,19 @@ MISTAKES = [
             ("test_failing_input",), "does not expose the bug"),
     Mistake("max_output_size_size_over_stride", "pooling", "max_pool_forward",
             "H_out = (H - ph) // stride + 1", "H_out = H // stride",
-            MAX_FORWARD_TESTS, ""),
+            (F_STRIDE,), ""),
     Mistake("max_output_size_rounded", "pooling", "max_pool_forward",
             "W_out = (W - pw) // stride + 1", "W_out = round((W - pw) / stride) + 1",
-            MAX_FORWARD_TESTS, "with round()"),
+            (F_NON_TILING,), "with round()"),
     Mistake("max_width_from_height", "pooling", "max_pool_forward",
             "W_out = (W - pw) // stride + 1", "W_out = (H - pw) // stride + 1",
-            MAX_FORWARD_TESTS, "computed from the height"),
+            (F_PLAIN,), "computed from the height"),
     Mistake("avg_output_size_size_over_stride", "pooling", "avg_pool_forward",
             "H_out = (H - ph) // stride + 1", "H_out = H // stride",
             ("test_avg_pool_forward",), ""),
 ]
+
+REQUIREMENT_CELLS = {"max_pool_forward_naive": MAX_FORWARD_TESTS, "max_pool_backward_naive": MAX_BACKWARD_TESTS}
 
 # What the demo's "mistakes" student gets wrong: independent mistakes in different exercises.
 DEMO_MISTAKES = ["max_output_size_off_by_one", "max_backward_assign_not_accumulate", "avg_not_divided_by_window"]

@@ -300,7 +300,7 @@ def print_summary(summary):
         ratio, met = summary[f"geomean_fast_vs_torch_fb_{dtype}"], summary[f"ratio_target_met_{dtype}"]
         verdict = "not measured (torch is not installed)" if met is None else ("MET" if met else "NOT MET")
         print(f"  {dtype}: {'-' if ratio is None else f'{ratio:.2f}x'} (target <= {target}x): {verdict}")
-        print(f"    fast backward / fast forward time: " + ", ".join(
+        print("    fast backward / fast forward time: " + ", ".join(
             f"{case} {v:.1f}" for case, v in summary[f"backward_over_forward_{dtype}"].items()))
     print(f"  float64, wide case, fast layers forward+backward: {summary['wide_float64_fast_fb_gflops']:.1f} GFLOP/s"
           f" = {100 * summary['wide_float64_fraction_of_peak']:.0f}% of the float64 matmul peak "

@@ -83,7 +83,7 @@ def test_a_worker_killed_mid_batch_loses_nothing(local, tmp_path):
     secret = (root / ENGINE_DIR / "secret").read_text().strip()
     seen = []
     with distributed.local_cluster(workers=2) as (address, workers):
-        for assignment, student, outcome in distributed.grade_on_cluster(address, todo, secret, say=print):
+        for _assignment, student, outcome in distributed.grade_on_cluster(address, todo, secret, say=print):
             seen.append((student, outcome))
             if len(seen) == 1:
                 os.kill(workers[0].pid, signal.SIGKILL)  # it is grading its next submission now

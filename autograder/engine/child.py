@@ -38,7 +38,7 @@ import numpy as np
 
 if __name__ == "__main__" and len(sys.argv) > 3:   # the folder holding the convbook the grader bound (namespaces)
     sys.path.insert(0, sys.argv[3])
-from convbook import tracing  # noqa: E402
+from convbook import tracing
 
 MAX_OUTPUT = 20_000  # characters of printed output kept per cell or call
 

@@ -3,6 +3,7 @@
 The solutions are written once, in the answer cells of `source/<assignment>/<assignment>.ipynb`; this
 module turns them into an importable module (imports cell + code answer cells), for the checks and tests.
 """
+import ast
 import types
 
 from autograder import notebook_cells
@@ -10,7 +11,8 @@ from autograder.paths import source_notebook
 
 
 def solution_code(nb, answers=None):
-    """Python source of the imports cell and every code answer cell, magics dropped.
+    """Python source of the imports cell, every code answer cell and every locked support cell (one that
+    only defines functions the answers call, like cnn_digits' `accuracy`), magics dropped.
 
     answers: optional {grade_id: source} overriding the notebook's own answers (e.g. a mistake).
     """
@@ -23,8 +25,21 @@ def solution_code(nb, answers=None):
             parts.append(cell.source)
         elif notebook_cells.is_answer(cell):
             parts.append(answers[notebook_cells.grade_id(cell)])
+        elif is_support(cell):
+            parts.append(cell.source)
     code = "\n\n".join(parts)
     return notebook_cells.strip_magics(code)
+
+
+def is_support(cell):
+    """A locked instructor code cell that only defines functions (and imports): part of the solution module."""
+    if notebook_cells.is_test(cell) or notebook_cells.is_answer(cell) or "nbgrader" not in cell.metadata:
+        return False
+    try:
+        body = ast.parse(notebook_cells.strip_magics(cell.source)).body
+    except SyntaxError:
+        return False
+    return bool(body) and all(isinstance(node, (ast.FunctionDef, ast.Import, ast.ImportFrom)) for node in body)
 
 
 def load_solution(assignment, answers=None):

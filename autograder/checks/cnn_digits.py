@@ -552,6 +552,10 @@ def verdict_adam(adam_update, seed):
 
 @checked
 def verdict_train(train, data):
+    """The contract first (spies on a linear model), then the reference network trained by the student's loop."""
+    contract = verdict_train_contract(train, data)
+    if not contract.passed:
+        return contract
     params0 = reference_init(**NETWORK, seed=INIT_SEED)
     settings = dict(TRAINING, verbose=False)
     where = (f"train(params, data, <reference loss>, <reference adam>, "
@@ -599,6 +603,74 @@ def verdict_train(train, data):
                       f"epoch, and that reg is passed to loss_fn.")
     return passed(f"train: with the reference network and Adam, your loop reaches a test accuracy of "
                   f"{test:.4f} (validation {val:.4f}).")
+
+
+TRAIN_UNSHIFTED = ("the minibatches reach loss_fn unshifted: pass every minibatch through random_shift(X_batch, "
+                   "rng) before loss_fn sees it.")
+TRAIN_UPDATE_PER_PARAMETER = "call update_fn once for every parameter (weights and biases) at every step."
+TRAIN_LR_DECAY = ("the learning rate must stay fixed during an epoch and be multiplied by lr_decay after it.")
+
+
+def _linear_loss(params, X, y=None, reg=0.0):
+    """Softmax regression on the flattened images: scores, or (loss, grads). X: (N, 1, 8, 8)."""
+    flat = np.asarray(X, dtype=float).reshape(len(X), -1)
+    scores = flat @ params["W"] + params["b"]
+    if y is None:
+        return scores
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    probs = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
+    loss = -np.log(probs[np.arange(len(y)), y]).mean() + 0.5 * reg * np.sum(params["W"] ** 2)
+    dscores = probs
+    dscores[np.arange(len(y)), y] -= 1
+    dscores /= len(y)
+    return loss, {"W": flat.T @ dscores + reg * params["W"], "b": dscores.sum(axis=0)}
+
+
+def verdict_train_contract(train, data):
+    """What train does with its loss_fn and update_fn, seen by spies on a linear model: every minibatch is
+    shifted, update_fn updates every parameter at every step, and the rate decays after each epoch."""
+    epochs, batch, lr, decay = 2, 300, 0.1, 0.5
+    where = (f"train(linear params, data, <spy loss>, <spy update>, epochs={epochs}, batch_size={batch}, lr={lr}, "
+             f"lr_decay={decay}, reg=0.0, seed=0, verbose=False):")
+    params = {"W": np.zeros((64, 10)), "b": np.zeros(10)}
+    seen = {"batches": [], "updates": []}
+
+    def spy_loss(params, X, y=None, reg=0.0):
+        if y is not None:
+            seen["batches"].append(np.array(X))
+        return _linear_loss(params, X, y, reg)
+
+    def spy_update(w, dw, state, lr):
+        seen["updates"].append((len(seen["batches"]), np.shape(w), float(lr)))
+        return np.asarray(w) - lr * np.asarray(dw), state
+
+    try:
+        call(lambda p, d: train(p, d, spy_loss, spy_update, epochs=epochs, batch_size=batch, lr=lr,
+                                lr_decay=decay, reg=0.0, seed=0, verbose=False), (params, data),
+             where=where, may_change=(0, 1))
+    except Rejected as rejected:
+        return rejected.verdict
+    steps_per_epoch = math.ceil(len(data["X_train"]) / batch)
+    if len(seen["batches"]) != epochs * steps_per_epoch:
+        return failed(f"{where} loss_fn saw {len(seen['batches'])} minibatches with labels; {epochs} epochs of "
+                      f"ceil({len(data['X_train'])} / {batch}) = {steps_per_epoch} steps make "
+                      f"{epochs * steps_per_epoch}.")
+    train_images = {image.tobytes() for image in np.asarray(data["X_train"], dtype=float)}
+    unshifted = np.mean([image.astype(float).tobytes() in train_images for b in seen["batches"] for image in b])
+    if unshifted > 0.5:
+        return failed(f"{where} {unshifted:.0%} of the images given to loss_fn are unshifted training images: "
+                      f"{TRAIN_UNSHIFTED}", diagnosed=True)
+    for step in range(1, epochs * steps_per_epoch + 1):
+        shapes = sorted(shape for k, shape, _ in seen["updates"] if k == step)
+        if shapes != [(10,), (64, 10)]:
+            return failed(f"{where} at step {step} update_fn was called for the parameters of shapes {shapes}: "
+                          f"{TRAIN_UPDATE_PER_PARAMETER}", diagnosed=True)
+    rates = [sorted({r for k, _, r in seen["updates"] if (k - 1) // steps_per_epoch == e}) for e in range(epochs)]
+    expected = [[lr * decay ** e] for e in range(epochs)]
+    if not all(len(got) == 1 and abs(got[0] - want[0]) < 1e-12 for got, want in zip(rates, expected)):
+        return failed(f"{where} the learning rates used in each epoch were {rates}, expected {expected}: "
+                      f"{TRAIN_LR_DECAY}", diagnosed=True)
+    return passed("train: minibatches shifted, one update per parameter and step, learning rate decayed per epoch.")
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -73,10 +73,10 @@ MISTAKES = [
     Mistake("train_without_random_shift", "cnn_digits", "train",
             "loss, grads = loss_fn(params, random_shift(X[batch], rng), y[batch], reg)",
             "loss, grads = loss_fn(params, X[batch], y[batch], reg)",
-            ("test_train",), ""),
+            ("test_train",), "the minibatches reach loss_fn unshifted"),
     Mistake("train_lr_not_decayed", "cnn_digits", "train",
             "        lr *= lr_decay\n", "",
-            ("test_train",), ""),
+            ("test_train",), "multiplied by lr_decay after it"),
     Mistake("train_biases_not_through_update_fn", "cnn_digits", "train",
             "            for name in params:\n"
             "                params[name], states[name] = update_fn(params[name], grads[name], states[name], lr)\n",
@@ -85,7 +85,7 @@ MISTAKES = [
             "                    params[name] = params[name] - lr * grads[name]\n"
             "                    continue\n"
             "                params[name], states[name] = update_fn(params[name], grads[name], states[name], lr)\n",
-            ("test_train",), ""),
+            ("test_train",), "call update_fn once for every parameter"),
 ]
 
 # What the demo's "mistakes" student gets wrong: independent mistakes in different exercises.

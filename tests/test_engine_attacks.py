@@ -9,7 +9,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from autograder import mistakes, notebook_cells, sample_class
+from autograder import notebook_cells, sample_class
 from autograder.engine.grade import grade_submission
 from autograder.engine.sandbox import Limits, isolation
 from autograder.mistakes.conv_forward import CONV_FORWARD_TESTS
@@ -31,7 +31,17 @@ def correct():
 
 
 def wrong():
-    return mistakes.by_name(A, "flipped_kernel").apply(correct())
+    """An answer that earns nothing on its own (every case wrong, no single catalogued mistake), so that any
+    point of the exercise it scores under an attack was won by the attack. (A single catalogued mistake,
+    like a flipped kernel, costs only its requirement's cell since points follow requirements.)"""
+    answers = correct()
+    answers["conv_forward_naive"] = (
+        "def conv_forward_naive(x, w, b, conv_param):\n"
+        "    H_out, W_out = output_size(x.shape[2], w.shape[2], conv_param['stride'], conv_param['pad']), \\\n"
+        "        output_size(x.shape[3], w.shape[3], conv_param['stride'], conv_param['pad'])\n"
+        "    out = np.full((x.shape[0], w.shape[0], H_out, W_out), 0.5)\n"
+        "    return out, (x, w, b, conv_param)\n")
+    return answers
 
 
 def with_extra_cell(nb, source, after="conv_forward_naive"):

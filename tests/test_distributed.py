@@ -58,7 +58,7 @@ def fresh_copy(local, tmp_path):
     root = course.create_course(tmp_path / "course", [A])
     course.run_nbgrader(["generate_assignment", A, "--force"], cwd=root)
     shutil.copytree(local[0] / "submitted", root / "submitted")
-    (root / ENGINE_DIR).mkdir()
+    (root / ENGINE_DIR).mkdir(exist_ok=True)   # course init makes it, with a secret of its own
     shutil.copy(local[0] / ENGINE_DIR / "secret", root / ENGINE_DIR / "secret")
     return root
 

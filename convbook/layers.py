@@ -7,8 +7,15 @@ gradients shaped like the forward's inputs. Every layer keeps the dtype of its i
 The convolution is im2col: the input windows are copied into a matrix so that the layer is a matrix
 product (BLAS); its backward pass undoes the copy with col2im, one kernel offset at a time.
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+
+if TYPE_CHECKING:
+    from typing import Any
 
 # The batch is processed a few images at a time so that each block of the im2col matrix stays in the
 # CPU cache while the matrix product reads it: one huge im2col matrix would make the layer wait on memory.
@@ -39,7 +46,7 @@ def _im2col(windows):
     return windows.transpose(0, 1, 4, 5, 2, 3).reshape(n, C * HH * WW, Ho * Wo)
 
 
-def conv_forward(x, w, b, conv_param):
+def conv_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, conv_param: dict[str, Any]) -> tuple[np.ndarray, tuple]:
     """Convolution layer (cross-correlation), vectorized: im2col and a matrix product.
 
     Inputs: x (N, C, H, W), w (F, C, HH, WW), b (F,), conv_param {'stride': S, 'pad': P}.
@@ -61,7 +68,7 @@ def conv_forward(x, w, b, conv_param):
     return out.reshape(N, F, Ho, Wo), (x, w, b, conv_param)
 
 
-def conv_backward(dout, cache):
+def conv_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Backward pass of `conv_forward`.
 
     Inputs: dout (N, F, H', W') upstream gradient; cache = (x, w, b, conv_param) from the forward pass,
@@ -96,7 +103,7 @@ def conv_backward(dout, cache):
     return dx, dw.reshape(w.shape), db
 
 
-def max_pool_forward(x, pool_param):
+def max_pool_forward(x: np.ndarray, pool_param: dict[str, Any]) -> tuple[np.ndarray, tuple]:
     """Max pooling layer.
 
     Inputs: x (N, C, H, W), pool_param {'pool_height': PH, 'pool_width': PW, 'stride': S}.
@@ -108,7 +115,7 @@ def max_pool_forward(x, pool_param):
     return out, (x, pool_param)
 
 
-def max_pool_backward(dout, cache):
+def max_pool_backward(dout: np.ndarray, cache: tuple) -> np.ndarray:
     """Backward pass of `max_pool_forward`.
 
     Inputs: dout (N, C, H', W') upstream gradient; cache = (x, pool_param), x (N, C, H, W).
@@ -132,7 +139,7 @@ def _pool_windows(x, pool_param):
     return sliding_window_view(x, (PH, PW), axis=(2, 3))[:, :, ::S, ::S]
 
 
-def relu_forward(x):
+def relu_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """ReLU, max(0, x) elementwise.
 
     Input: x, any shape. Returns out (same shape as x) and cache = x.
@@ -140,7 +147,7 @@ def relu_forward(x):
     return np.maximum(x, 0), x
 
 
-def relu_backward(dout, cache):
+def relu_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
     """Backward pass of `relu_forward`.
 
     Inputs: dout upstream gradient and cache = x, both of the same (any) shape.
@@ -150,7 +157,7 @@ def relu_backward(dout, cache):
     return np.where(x > 0, dout, 0).astype(np.result_type(dout, x), copy=False)
 
 
-def affine_forward(x, w, b):
+def affine_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, tuple]:
     """Fully connected layer, out = x @ w + b, each example flattened to a row.
 
     Inputs: x (N, d_1, ..., d_k) with D = d_1 * ... * d_k, w (D, M), b (M,).
@@ -160,7 +167,7 @@ def affine_forward(x, w, b):
     return out, (x, w, b)
 
 
-def affine_backward(dout, cache):
+def affine_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Backward pass of `affine_forward`.
 
     Inputs: dout (N, M) upstream gradient; cache = (x, w, b), x (N, d_1, ..., d_k), w (D, M), b (M,).
@@ -173,7 +180,7 @@ def affine_backward(dout, cache):
     return dx, dw, db
 
 
-def softmax_loss(scores, y):
+def softmax_loss(scores: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
     """Softmax (cross-entropy) loss, averaged over the batch.
 
     Inputs: scores (N, K) class scores; y (N,) integer labels, 0 <= y[i] < K.

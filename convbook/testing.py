@@ -1,7 +1,14 @@
 """Visible checks: compare an answer with a reference and say how good the match is, and if not, how it differs."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from convbook.gradcheck import rel_error
+
+if TYPE_CHECKING:
+    from typing import Any
 
 _SCALE = (
     "float64 round-off is about 1e-15, so a correct answer usually scores below 1e-10; "
@@ -54,7 +61,7 @@ def describe_difference(got: np.ndarray, expected: np.ndarray) -> str:
     return " ".join(sentences)
 
 
-def check_close(name: str, got, expected, tol: float = 1e-8) -> None:
+def check_close(name: str, got: Any, expected: Any, tol: float = 1e-8) -> None:
     """Print the relative error of `got` against `expected` and fail, saying how they differ, if it is above `tol`.
 
     name: what is being checked (the exercise and the case), for the message.
@@ -79,7 +86,7 @@ def check_close(name: str, got, expected, tol: float = 1e-8) -> None:
                              f"{describe_difference(got, expected)}")
 
 
-def check_output_shape(name: str, got, expected: tuple) -> None:
+def check_output_shape(name: str, got: Any, expected: tuple) -> None:
     """Fail with a sentence when `got` (an array) does not have the `expected` shape, naming the axes that differ.
 
     The axes are read as (N, C or F, H', W') for 4-D shapes: an H' or W' off by one is almost always the output

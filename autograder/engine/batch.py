@@ -7,6 +7,8 @@
    <course>/.convbook/staged/, and `nbgrader autograde` records the engine's verdicts in the gradebook.
    No kernel runs there; manual grades already in the gradebook are kept by nbgrader.
 """
+from __future__ import annotations
+
 import copy
 import glob
 import hashlib
@@ -20,6 +22,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nbformat
 from nbgrader.utils import parse_utc
@@ -33,6 +36,9 @@ from autograder.engine.sandbox import MAX_ERROR_CHARS
 from autograder.engine.submission import MAX_NOTEBOOK_BYTES, read_file, read_submission, submitted_files
 from autograder.paths import release_notebook, source_notebook
 
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
 ENGINE_DIR = ".convbook"
 STAGED_VARIABLE = "CONVBOOK_ENGINE_STAGED"
 MAX_RESULT_BYTES = 2 << 20   # one student's results file
@@ -44,22 +50,22 @@ class Batch:
     assignment: str
 
     @property
-    def engine_dir(self):
+    def engine_dir(self) -> Path:
         return self.root / ENGINE_DIR
 
     @property
-    def results_dir(self):
+    def results_dir(self) -> Path:
         return self.engine_dir / "results"
 
     @property
-    def staged_dir(self):
+    def staged_dir(self) -> Path:
         return self.engine_dir / "staged"
 
-    def submission_folder(self, student):
+    def submission_folder(self, student: str) -> Path:
         return self.root / "submitted" / student / self.assignment
 
 
-def course_secret(root):
+def course_secret(root: Path | str) -> str:
     """The course's secret (created on first use, readable by the instructor only), or $CONVBOOK_SECRET."""
     if os.environ.get("CONVBOOK_SECRET"):
         return os.environ["CONVBOOK_SECRET"]
@@ -71,12 +77,12 @@ def course_secret(root):
     return path.read_text().strip()
 
 
-def students_of(root, assignment):
+def students_of(root: Path | str, assignment: str) -> list[str]:
     submitted = Path(root) / "submitted"
     return sorted(p.name for p in submitted.iterdir() if (p / assignment).is_dir()) if submitted.is_dir() else []
 
 
-def grader_digest():
+def grader_digest() -> str:
     """A hash of the grader's own code (the autograder package): a change to any check regrades everyone."""
     digest = hashlib.sha256()
     for path in sorted(Path(__file__).resolve().parent.parent.rglob("*.py")):
@@ -84,7 +90,7 @@ def grader_digest():
     return digest.hexdigest()
 
 
-def fingerprint(folder, assignment):
+def fingerprint(folder: Path | str, assignment: str) -> str:
     """What the result depends on: the submitted files, the source notebook and the grader's code.
 
     Only regular files are read (as `submission.read_file` reads them); other entries count by name.
@@ -113,7 +119,7 @@ def _grade_one(batch, student, secret):
     return student, result
 
 
-def save_result(batch, student, result):
+def save_result(batch: Batch, student: str, result: SubmissionResult) -> None:
     """Write `result` atomically, with the submission's fingerprint; within MAX_RESULT_BYTES (if the
     outputs would make it larger, they are dropped with a note)."""
     data = {**result.to_json(), "fingerprint": fingerprint(batch.submission_folder(student), batch.assignment)}
@@ -132,7 +138,7 @@ def save_result(batch, student, result):
     os.replace(tmp, path)
 
 
-def not_graded(batch, student, why):
+def not_graded(batch: Batch, student: str, why: str) -> SubmissionResult:
     """The result of a student whose grading could not finish (0 for every test cell, with why)."""
     source = notebook_cells.read(source_notebook(batch.assignment))
     result = SubmissionResult(student, batch.assignment, problems=[why])
@@ -141,7 +147,7 @@ def not_graded(batch, student, why):
     return result
 
 
-def load_result(batch, student):
+def load_result(batch: Batch, student: str) -> SubmissionResult | None:
     """The saved result of `student` if it is still valid for the submission, else None."""
     path = results_path(batch.results_dir, batch.assignment, student)
     try:
@@ -153,7 +159,7 @@ def load_result(batch, student):
     return SubmissionResult.from_json(data)
 
 
-def stage(batch, student):
+def stage(batch: Batch, student: str) -> None:
     """The notebook nbgrader will record: the student's own, normalized, or the release if unreadable;
     its nbgrader metadata is the release's (see `with_release_metadata`)."""
     folder = batch.staged_dir / student / batch.assignment
@@ -179,7 +185,7 @@ def stage(batch, student):
         pass
 
 
-def with_release_metadata(nb, release):
+def with_release_metadata(nb: nbformat.NotebookNode, release: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """`nb` with the nbgrader metadata of the release on its cells, so that nbgrader can always record it.
 
     A cell keeps nbgrader metadata only if its grade_id is one of the release's (first occurrence, same
@@ -209,7 +215,8 @@ def with_release_metadata(nb, release):
     return nb
 
 
-def grade_class(root, assignment, students=None, workers=None, progress=True, scheduler=None):
+def grade_class(root: Path | str, assignment: str, students: Iterable[str] | None = None, workers: int | None = None,
+                progress: bool = True, scheduler: str | None = None) -> tuple[dict[str, SubmissionResult], dict[str, str]]:
     """Grade `students` (default: all who submitted) of `assignment` in course `root`, and record it.
     With `scheduler` (a Dask scheduler's address) the cluster grades instead of a local pool.
 
@@ -225,7 +232,8 @@ def grade_class(root, assignment, students=None, workers=None, progress=True, sc
     return results[assignment], errors[assignment]
 
 
-def grade_many(root, plan, workers=None, progress=True, scheduler=None):
+def grade_many(root: Path | str, plan: dict[str, list[str]], workers: int | None = None, progress: bool = True,
+               scheduler: str | None = None) -> tuple[dict[str, dict[str, SubmissionResult]], dict[str, dict[str, str]]]:
     """Grade every (assignment, student) of `plan` ({assignment: [students]}) in one pool of workers,
     or on the Dask cluster whose scheduler is at `scheduler` (autograder.engine.distributed).
 
@@ -298,7 +306,7 @@ def _one_blas_thread():
     threadpool_limits(limits=1, user_api="blas")
 
 
-def record_in_gradebook(root, plan):
+def record_in_gradebook(root: Path | str, plan: dict[str, list[str]]) -> dict[str, dict[str, str]]:
     """Stage the notebooks of `plan` ({assignment: [students]}) and let one `nbgrader autograde` write the
     engine's verdicts to the gradebook. If nbgrader fails on that, each student is recorded on their own.
 

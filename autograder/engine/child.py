@@ -24,6 +24,8 @@ On start the child sends {"ready": true}. Requests:
 - {"op": "call", "name": ..., "args": [...], "kwargs": {...}} -> {"ok": true, "result": ...,
   "args_after": [...]} or {"ok": false, "error": "..."}.
 """
+from __future__ import annotations
+
 import ast
 import contextlib
 import io
@@ -33,6 +35,7 @@ import select
 import struct
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -40,10 +43,14 @@ if __name__ == "__main__" and len(sys.argv) > 3:   # the folder holding the conv
     sys.path.insert(0, sys.argv[3])
 from convbook import tracing
 
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+    from typing import Any
+
 MAX_OUTPUT = 20_000  # characters of printed output kept per cell or call
 
 
-def encode(value, blobs, callbacks=None):
+def encode(value: Any, blobs: list[np.ndarray], callbacks: list[Callable[..., Any]] | None = None) -> Any:
     """A JSON-able tree for `value`; arrays are appended to `blobs`. Raises TypeError for anything else.
 
     callbacks: a list, on the grader's side only: its own functions are appended there and stand in the
@@ -76,7 +83,7 @@ def encode(value, blobs, callbacks=None):
     raise TypeError(f"a value of type {type(value).__name__}")
 
 
-def decode(tree, blobs, namespace=None):
+def decode(tree: Any, blobs: Sequence[np.ndarray], namespace: dict[str, Any] | None = None) -> Any:
     """The value of an encoded tree; {"__function__": name} is the student's function of that name."""
     if isinstance(tree, list):
         return [decode(v, blobs, namespace) for v in tree]
@@ -98,7 +105,7 @@ def decode(tree, blobs, namespace=None):
 CHANNEL = {}  # "request" and "reply" file descriptors, set by main(): grader functions are called over them
 
 
-def grader_function(index):
+def grader_function(index: int) -> Callable[..., Any]:
     """A stand-in for the grader's function number `index`: each call asks the grader to run it."""
     def call_grader(*args, **kwargs):
         blobs = []
@@ -111,7 +118,7 @@ def grader_function(index):
     return call_grader
 
 
-def read_exact(fd, n, deadline=None):
+def read_exact(fd: int, n: int, deadline: float | None = None) -> bytearray:
     """n bytes from fd, in a bytearray; EOFError if the other side closed first, TimeoutError past
     `deadline` (monotonic)."""
     data = bytearray(n)
@@ -128,7 +135,8 @@ def read_exact(fd, n, deadline=None):
     return data
 
 
-def receive(fd, limit=1 << 40, deadline=None, header_limit=None):
+def receive(fd: int, limit: int = 1 << 40, deadline: float | None = None,
+            header_limit: int | None = None) -> tuple[dict[str, Any], list[np.ndarray]]:
     """(header, arrays) of one message; ValueError if its JSON header exceeds `header_limit` bytes
     (default: `limit`), its arrays exceed `limit` bytes in all, or it is not a message at all."""
     header_limit = limit if header_limit is None else header_limit
@@ -154,7 +162,7 @@ def receive(fd, limit=1 << 40, deadline=None, header_limit=None):
 NPY_HEADERS = {}  # .npy header bytes -> (shape, fortran_order, dtype): the same arrays cross again and again
 
 
-def load_npy(buffer):
+def load_npy(buffer: Any) -> np.ndarray:
     """The array in `.npy` bytes, as np.load(..., allow_pickle=False) reads it, but without copying the
     data: the header is parsed by numpy's own (literal-only) reader, and object arrays are refused."""
     if bytes(buffer[:8]) != b"\x93NUMPY\x01\x00" or len(buffer) < 10:
@@ -178,7 +186,7 @@ def load_npy(buffer):
     return flat.reshape(shape[::-1]).T if fortran_order else flat.reshape(shape)
 
 
-def npy_parts(array):
+def npy_parts(array: np.ndarray) -> tuple[bytes, memoryview]:
     """The `.npy` file of `array` (as np.save writes it) as two buffers: its header, and its data unchanged."""
     array = np.asarray(array, order="C")     # (not ascontiguousarray: it makes a 0-d array 1-d)
     if array.dtype.hasobject:
@@ -188,7 +196,7 @@ def npy_parts(array):
     return head.getvalue(), memoryview(array.reshape(-1).view(np.uint8))
 
 
-def send(fd, header, blobs):
+def send(fd: int, header: dict[str, Any], blobs: Iterable[np.ndarray]) -> None:
     """One message: an 8-byte length, the JSON header (with the sizes of the arrays), then each array's
     `.npy` bytes; written with writev, without copying the arrays' data."""
     parts = [npy_parts(array) for array in blobs]
@@ -204,7 +212,7 @@ def send(fd, header, blobs):
             buffers[0] = buffers[0][written:]
 
 
-def short_error(exc):
+def short_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
@@ -238,7 +246,7 @@ def _cell_line(tb, filename):
     return line
 
 
-def run_cells(cells, namespace, by_statement=False):
+def run_cells(cells: Iterable[str], namespace: dict[str, Any], by_statement: bool = False) -> list[dict[str, Any]]:
     """Execute each cell in `namespace`; an error stops that cell only (as in a notebook run with errors).
 
     by_statement: run each top-level statement on its own, so that a statement that needs a library the
@@ -272,7 +280,8 @@ def run_cells(cells, namespace, by_statement=False):
     return results
 
 
-def call(namespace, name, args, kwargs):
+def call(namespace: dict[str, Any], name: str, args: Sequence[Any],
+         kwargs: dict[str, Any]) -> tuple[dict[str, Any], list[np.ndarray]]:
     fn = namespace.get(name)
     if fn is None:
         return {"ok": False, "error": f"NameError: {name} is not defined in your notebook"}, []
@@ -300,7 +309,7 @@ def call(namespace, name, args, kwargs):
     return {"ok": True, "result": tree, "args_after": args_after, "stdout": out.getvalue()[:MAX_OUTPUT]}, blobs
 
 
-def main(request_fd, reply_fd):
+def main(request_fd: int, reply_fd: int) -> None:
     namespace = {"__name__": "__main__"}
     CHANNEL.update(request=request_fd, reply=reply_fd)
     send(reply_fd, {"ready": True}, [])

@@ -18,6 +18,8 @@ Workers must be started with the same convbook checkout and pins, one thread eac
 --nthreads 1 --preload autograder.engine.distributed`): each submission already runs in its own sandbox
 process, and the checks' state is per process; the preload imports the grader before the first task.
 """
+from __future__ import annotations
+
 import functools
 import hashlib
 import importlib.metadata
@@ -32,11 +34,16 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from autograder import notebook_cells
 from autograder.engine.grade import CellResult, SubmissionResult, grade_submission
 from autograder.engine.submission import MAX_NOTEBOOK_BYTES
 from autograder.paths import REPO, source_notebook
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from typing import Any
 
 MAX_WORKER_DEATHS = 2              # a submission whose grading killed this many workers gets 0 and a note
 FINGERPRINTED = ("autograder", "convbook", "source", "release", "requirements.txt")
@@ -49,7 +56,7 @@ class EnvironmentMismatch(Exception):
 
 
 @functools.cache
-def environment():
+def environment() -> dict[str, Any]:
     """What a score depends on besides the submission: a hash of each fingerprinted part of the checkout,
     Python's version, and the installed version of every package pinned in requirements.txt."""
     parts = {}
@@ -75,7 +82,7 @@ def environment():
     return {"code": parts, "python": platform.python_version(), "packages": packages}
 
 
-def differences(mine, theirs):
+def differences(mine: dict[str, Any], theirs: dict[str, Any]) -> list[str]:
     """Sentences on how environment `theirs` (a worker's) differs from `mine` (the driver's)."""
     notes = [f"{name} differs (another commit or local changes)"
              for name in mine["code"] if mine["code"][name] != theirs["code"].get(name)]
@@ -90,7 +97,8 @@ def differences(mine, theirs):
 
 # --- on the worker ------------------------------------------------------------------------------------
 
-def grade_on_worker(assignment, student, files, expected, secret):
+def grade_on_worker(assignment: str, student: str, files: dict[str, bytes | int], expected: dict[str, Any],
+                    secret: str) -> dict[str, Any]:
     """Task: grade one submission sent as `files` ({relative path: bytes, or the size of a file too large
     to send}); returns SubmissionResult.to_json(). Refuses to grade in another environment than `expected`."""
     from distributed import get_worker
@@ -121,7 +129,7 @@ def _worker_environment():
 
 # --- on the driver ------------------------------------------------------------------------------------
 
-def submission_files(folder):
+def submission_files(folder: Path | str) -> dict[str, bytes | int]:
     """{path relative to the submission folder: bytes} (files over the notebook size limit: their size)."""
     folder = Path(folder)
     files = {}
@@ -132,7 +140,7 @@ def submission_files(folder):
     return files
 
 
-def killed_result(assignment, student, deaths):
+def killed_result(assignment: str, student: str, deaths: int) -> SubmissionResult:
     """The result of a submission whose grading killed `deaths` workers: 0 for every cell, and why."""
     note = (f"Grading your notebook stopped the grading machine {deaths} times (it ran out of memory or "
             "crashed the grader), so it was not tried again: every test cell got 0 points.")
@@ -148,7 +156,7 @@ def _set_allowed_failures(value, dask_scheduler=None):
     return previous
 
 
-def refuse_mismatched(client, expected, say):
+def refuse_mismatched(client: Any, expected: dict[str, Any], say: Callable[[str], Any]) -> dict[str, list[str]]:
     """Close every worker whose environment differs from `expected`; returns {address: differences}."""
     refused = {}
     for address, theirs in client.run(_worker_environment, on_error="return").items():
@@ -165,7 +173,8 @@ def refuse_mismatched(client, expected, say):
     return refused
 
 
-def grade_on_cluster(scheduler, todo, secret, say=None):
+def grade_on_cluster(scheduler: str, todo: list[tuple[Any, str]], secret: str,
+                     say: Callable[[str], Any] | None = None) -> Iterator[tuple[str, str, SubmissionResult | str]]:
     """Grade `todo` ([(batch.Batch, student)]) on the Dask cluster at `scheduler`. Yields (assignment,
     student, SubmissionResult or engine error text) as results arrive; every result is saved first."""
     from distributed import Client, KilledWorker, as_completed
@@ -219,17 +228,17 @@ def grade_on_cluster(scheduler, todo, secret, say=None):
 
 # --- a cluster on this machine (tests, make bench-grading, trying it out) ------------------------------
 
-def free_port():
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
-def dask_command():
+def dask_command() -> list[str]:
     return [str(Path(sys.executable).with_name("dask"))]
 
 
-def start_scheduler(workdir):
+def start_scheduler(workdir: Path | str) -> tuple[subprocess.Popen, str]:
     """A `dask scheduler` process on a free port of 127.0.0.1: (Popen, address)."""
     port = free_port()
     log = open(Path(workdir, "scheduler.log"), "wb")
@@ -239,7 +248,7 @@ def start_scheduler(workdir):
     return proc, f"tcp://127.0.0.1:{port}"
 
 
-def start_worker(address, workdir, name, env=None):
+def start_worker(address: str, workdir: Path | str, name: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     """A single-threaded `dask worker` process (no nanny: its pid is the worker) connected to `address`,
     the grader imported before it takes tasks (as the local pool's forked workers have it)."""
     log = open(Path(workdir, f"{name}.log"), "wb")
@@ -250,14 +259,14 @@ def start_worker(address, workdir, name, env=None):
                             stdout=log, stderr=subprocess.STDOUT, cwd=workdir, env=env)
 
 
-def wait_for_workers(address, count, timeout=120):
+def wait_for_workers(address: str, count: int, timeout: float = 120) -> None:
     from distributed import Client
 
     with Client(address, timeout=CONNECT_SECONDS) as client:
         client.wait_for_workers(count, timeout=timeout)
 
 
-def stop(proc, timeout=10):
+def stop(proc: subprocess.Popen, timeout: float = 10) -> None:
     """Stop one process we started, by its pid: SIGTERM, then SIGKILL."""
     if proc.poll() is None:
         proc.terminate()
@@ -269,7 +278,7 @@ def stop(proc, timeout=10):
 
 
 @contextmanager
-def local_cluster(workers=2):
+def local_cluster(workers: int = 2) -> Iterator[tuple[str, list[subprocess.Popen]]]:
     """A scheduler and `workers` single-threaded workers, each its own process: yields (address, [worker
     Popen]); every process is stopped by its pid at the end."""
     workdir = Path(tempfile.mkdtemp(prefix="convbook-dask-"))

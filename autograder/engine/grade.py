@@ -7,6 +7,8 @@ cells, the numpy they patched or the exception handler they installed lives in t
 Instructor cells tagged "display" (plots, demonstrations no test depends on) ran in the child with the
 student's notebook and are not run again here.
 """
+from __future__ import annotations
+
 import ast
 import contextlib
 import hashlib
@@ -15,6 +17,7 @@ import io
 import re
 import time
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 from autograder import notebook_cells
 from autograder.checks.core import grading
@@ -23,6 +26,11 @@ from autograder.engine.rules import ban_message, bans
 from autograder.engine.sandbox import MAX_ERROR_CHARS, Sandbox, capped
 from autograder.engine.submission import code_flags, read_submission, test_cell_flags
 from autograder.paths import REPO, release_notebook, source_notebook
+
+if TYPE_CHECKING:
+    from collections.abc import Container, Iterable
+    from pathlib import Path
+    from typing import Any
 
 MAX_OUTPUT_CHARS = 10_000
 
@@ -39,7 +47,7 @@ class CellResult:
     error: str = ""        # "ExceptionName: message" when the cell failed
 
     @property
-    def score(self):
+    def score(self) -> float:
         return self.points if self.passed else 0.0
 
 
@@ -55,23 +63,23 @@ class SubmissionResult:
     sandbox_seconds: float = 0.0                   # how long the student's cells ran in the sandbox
 
     @property
-    def score(self):
+    def score(self) -> float:
         return sum(c.score for c in self.cells)
 
     @property
-    def max_score(self):
+    def max_score(self) -> float:
         return sum(c.points for c in self.cells)
 
-    def to_json(self):
+    def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "score": self.score, "max_score": self.max_score}
 
     @classmethod
-    def from_json(cls, data):
+    def from_json(cls, data: dict[str, Any]) -> SubmissionResult:
         data = {k: v for k, v in data.items() if k not in ("score", "max_score")}
         return cls(**{**data, "cells": [CellResult(**c) for c in data["cells"]]})
 
 
-def student_seed(secret, assignment, student, code=""):
+def student_seed(secret: str, assignment: str, student: str, code: str = "") -> int:
     """The hidden cases' seed, unguessable without the course secret: it depends on the student, the
     assignment and `code` (submission_digest of the submitted code), so any change of the code draws new
     cases (a table of outputs learned from one submission is worth nothing on the next)."""
@@ -79,12 +87,12 @@ def student_seed(secret, assignment, student, code=""):
     return int.from_bytes(digest[:4], "big") >> 1
 
 
-def submission_digest(sources):
+def submission_digest(sources: Iterable[str]) -> str:
     """A hash of the submitted code cells (magics dropped), in order."""
     return hashlib.sha256("\0".join(sources).encode()).hexdigest()
 
 
-def withhold_seed(text, seed):
+def withhold_seed(text: str, seed: int) -> str:
     """`text` without the seed: feedback shows the student no seed (the results file keeps it)."""
     if not text:
         return text
@@ -99,13 +107,13 @@ def _defined_functions(source):
         return []
 
 
-def student_code_cells(nb, test_ids):
+def student_code_cells(nb: Any, test_ids: Container[str]) -> list[tuple[int, str]]:
     """[(index, source)] of the submission's code cells that are not test cells, magics dropped."""
     return [(i, notebook_cells.strip_magics(c.source)) for i, c in enumerate(nb.cells)
             if c.cell_type == "code" and notebook_cells.grade_id(c) not in test_ids]
 
 
-def run_in_grader(source, namespace):
+def run_in_grader(source: str, namespace: dict[str, Any]) -> tuple[bool, str, str]:
     """Execute trusted (source notebook) code here: (passed, printed output, error text)."""
     out = io.StringIO()
     try:
@@ -126,7 +134,8 @@ def _close_figures():
     plt.close("all")
 
 
-def grade_submission(assignment, folder, student, secret, course_root, sandbox_mode=None, limits=None):
+def grade_submission(assignment: str, folder: Path | str, student: str, secret: str, course_root: Path | str,
+                     sandbox_mode: str | None = None, limits: Any = None) -> SubmissionResult:
     """SubmissionResult of the notebook in `folder` (submitted/<student>/<assignment>/)."""
     source = notebook_cells.read(source_notebook(assignment))
     test_cells = [c for c in source.cells if notebook_cells.is_test(c)]
@@ -203,7 +212,7 @@ def _ban_explainer(name, modules, reason, clean):
     return explain
 
 
-def guard_flags(*sandboxes):
+def guard_flags(*sandboxes: Sandbox | None) -> list[str]:
     """For the instructor: what the sandboxes' guard refused or saw (tampering with the line counter)."""
     notes = []
     for sandbox in filter(None, sandboxes):
@@ -212,7 +221,7 @@ def guard_flags(*sandboxes):
     return [f"The grader's guard: {note}" for note in dict.fromkeys(notes)]
 
 
-def skipped_cell_notes(cells, fatal):
+def skipped_cell_notes(cells: list[tuple[int, str]], fatal: dict[int, str]) -> list[str]:
     """A sentence for each code cell of the student's that ended or hung the sandbox, and was skipped.
 
     cells: [(notebook index, source)] as run in the sandbox; fatal: {position in cells: reason}.

@@ -5,16 +5,22 @@
 nbgrader's own SaveAutoGrades puts the scores in the gradebook, so that formgrader, manual grading,
 generate_feedback and export work unchanged.
 """
+from __future__ import annotations
+
 import hashlib
 import json
 import os
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nbformat
 from nbgrader.preprocessors import NbGraderPreprocessor
 
 from autograder import notebook_cells
+
+if TYPE_CHECKING:
+    from typing import Any
 
 RESULTS_VARIABLE = "CONVBOOK_ENGINE_RESULTS"
 
@@ -22,7 +28,7 @@ RESULTS_VARIABLE = "CONVBOOK_ENGINE_RESULTS"
 SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+-]{0,99}")
 
 
-def results_path(results_dir, assignment: str, student: str) -> Path:
+def results_path(results_dir: Path | str, assignment: str, student: str) -> Path:
     """Where the engine keeps `student`'s result. Ids that are not short and plain (spaces, unicode,
     separators, very long) are stored under a hash of the id ("%<hex>.json", which no plain id can be)."""
     name = student if SAFE_ID.fullmatch(student) else "%" + hashlib.sha256(
@@ -33,7 +39,7 @@ def results_path(results_dir, assignment: str, student: str) -> Path:
 class ApplyEngineResults(NbGraderPreprocessor):
     """Give each test cell the output (and error, if it failed) that the engine recorded for it."""
 
-    def preprocess(self, nb, resources):
+    def preprocess(self, nb: nbformat.NotebookNode, resources: dict[str, Any]) -> tuple[nbformat.NotebookNode, dict[str, Any]]:
         info = resources["nbgrader"]
         path = results_path(os.environ[RESULTS_VARIABLE], info["assignment"], info["student"])
         result = json.loads(path.read_text())
@@ -48,7 +54,7 @@ class ApplyEngineResults(NbGraderPreprocessor):
         return nb, resources
 
 
-def outputs_of(verdict):
+def outputs_of(verdict: dict[str, Any]) -> list[nbformat.NotebookNode]:
     outputs = []
     if verdict["output"]:
         outputs.append(nbformat.v4.new_output("stream", name="stdout", text=verdict["output"]))

@@ -3,9 +3,17 @@
 The grader's checks call these as they would call the student's own functions; the arguments go to the
 child as arrays and the results come back as arrays, so no student code ever runs in the grader.
 """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from autograder.engine.sandbox import ChildDied
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from typing import Any
 
 
 class StudentCodeError(Exception):
@@ -39,7 +47,7 @@ class RemoteFunction:
                 write_back(before, after)
         return reply["result"]
 
-    def count_lines(self, args, skip=()):
+    def count_lines(self, args: Sequence[Any], skip: Iterable[str] = ()) -> dict[str, Any]:
         """The Python lines the function runs on `args`, counted by the sandbox's guard (for loop rules).
 
         Returns Sandbox.count_lines' dict (a failed call is {"ok": False, "error"}, not an exception);
@@ -73,7 +81,7 @@ class RemoteFunction:
         return f"<student function {self.name}>"
 
 
-def write_back(target, value):
+def write_back(target: Any, value: Any) -> None:
     """Make `target` (the grader's argument) look as the student's function left its copy."""
     if isinstance(target, np.ndarray) and isinstance(value, np.ndarray):
         if target.shape == value.shape and target.flags.writeable:

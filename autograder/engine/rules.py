@@ -11,23 +11,30 @@ the import by name) nor on disk (namespaces mode leaves their files out of the c
 student's cells all run there too, statement by statement, so a statement that needs a banned library
 fails alone; a function that needs one fails with `ban_message`.
 """
+from __future__ import annotations
+
 import importlib
 import importlib.util
 import re
+from typing import TYPE_CHECKING
 
 from autograder.assignments import assignment as declared
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any
 
 REFERENCE_LAYERS = "convbook.layers"
 GIVES_REFERENCE_LAYERS = ("cnn_digits",)
 KNOWN_LIBRARIES = {"scipy", "torch", "skimage", "sklearn", "tensorflow", "jax", "cv2"}
 
 
-def forbidden_rules(assignment):
+def forbidden_rules(assignment: str) -> dict[str, tuple[Any, str]]:
     """{function name: (names, reason)} of the assignment, or {}."""
     return declared(assignment).forbidden
 
 
-def is_module(name):
+def is_module(name: str) -> bool:
     """Whether a FORBIDDEN name is a module (rather than a word such as "correlate2d")."""
     if name.split(".")[0] in KNOWN_LIBRARIES or "." in name:
         return True
@@ -37,7 +44,7 @@ def is_module(name):
         return False
 
 
-def bans(assignment):
+def bans(assignment: str) -> dict[str, tuple[tuple[str, ...], str]]:
     """{function name: (banned modules, reason)} for the functions of `assignment` under a ban."""
     result = {}
     for function, (names, reason) in forbidden_rules(assignment).items():
@@ -48,12 +55,12 @@ def bans(assignment):
     return result
 
 
-def banned_modules(assignment):
+def banned_modules(assignment: str) -> list[str]:
     """Every module banned by some exercise of `assignment`."""
     return sorted({m for modules, _ in bans(assignment).values() for m in modules})
 
 
-def banned_paths(modules):
+def banned_paths(modules: Iterable[str]) -> list[str]:
     """The files and folders of `modules` as installed here (hidden from the clean room's child)."""
     paths = set()
     for module in modules:
@@ -70,7 +77,8 @@ def banned_paths(modules):
     return sorted(paths)
 
 
-def ban_message(function, modules, reason, error, refused, bindings):
+def ban_message(function: str, modules: Iterable[str], reason: str, error: str | None, refused: Iterable[str],
+                bindings: dict[str, str]) -> str | None:
     """The student's message when `function`, under a ban of `modules`, failed with `error` in the clean room.
 
     refused: modules the guard refused during the call; bindings: {name: module} of names the student's

@@ -19,6 +19,8 @@ every request and a wall-clock budget for the whole submission; replies and the 
 the child calls back are bounded in size and time. A child that misbehaves is killed with its whole
 process group (and PID namespace, and uid).
 """
+from __future__ import annotations
+
 import contextlib
 import fcntl
 import os
@@ -36,10 +38,15 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from autograder.engine import child as protocol
 from autograder.engine.rules import banned_paths
 from convbook.tracing import read_count_reply
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from typing import Any
 
 # Each sandbox gets a uid of its own, with no home, files or privileges, never shared with a sandbox
 # running beside it nor with the previous submission of the same worker (see `_fresh_uid`): the process
@@ -166,7 +173,7 @@ def _tool(name):
     return shutil.which(name, path="/usr/sbin:/usr/bin:/sbin:/bin") or name
 
 
-def absent_mounts(absent, view):
+def absent_mounts(absent: Iterable[Path | str], view: list[Path]) -> list[str]:
     """Shell lines (for `_namespace_command`, root in "$R") that make the files and folders `absent` not
     exist in the child's view: a banned folder is covered by an empty read-only tmpfs, and the folder
     holding a banned file is rebuilt from its other entries (bound read-only; its __pycache__ left out).
@@ -268,7 +275,7 @@ def end_processes_of(uid: int, rounds: int = 200) -> bool:
     return not _processes_of(uid)
 
 
-def remove_files_of(uid: int, folders=SHARED_WRITABLE) -> int:
+def remove_files_of(uid: int, folders: Iterable[str] = SHARED_WRITABLE) -> int:
     """Delete whatever `uid` owns under the world-writable `folders`; the number of entries removed.
 
     Only folders `uid` could enter are searched (its own are removed whole); links are never followed.
@@ -416,7 +423,7 @@ def _run_callback_here(fn, args, kwargs, seconds):
             signal.signal(signal.SIGALRM, previous)
 
 
-def capped(text, limit=MAX_ERROR_CHARS):
+def capped(text: Any, limit: int = MAX_ERROR_CHARS) -> str:
     """`text` as a string of at most `limit` characters (what the child sends is not trusted to be short)."""
     text = text if isinstance(text, str) else repr(text)
     return text if len(text) <= limit else text[:limit] + f"... ({len(text) - limit} more characters)"
@@ -450,7 +457,8 @@ class Sandbox:
     banned: modules the child must not have (the clean room); deadline: the submission's budget, shared.
     """
 
-    def __init__(self, hidden=(), limits=Limits(), python=sys.executable, mode=None, banned=(), deadline=None):
+    def __init__(self, hidden: Iterable[Path | str] = (), limits: Limits = Limits(), python: str = sys.executable,
+                 mode: str | None = None, banned: Iterable[str] = (), deadline: float | None = None) -> None:
         # modules that must not exist in the child: refused by its guard, and (namespaces mode) not on disk
         self.banned = list(banned)
         self.hidden = [Path(p).resolve() for p in hidden]
@@ -512,7 +520,7 @@ class Sandbox:
             raise SandboxError(f"the sandbox did not start ({type(exc).__name__}): {detail}") from exc
         protocol.send(self._request_w, {"secret": self.secret.hex(), "banned": self.banned}, [])
 
-    def close(self):
+    def close(self) -> None:
         """End the child and everything it started (its group, its PID namespace, every process of its
         uid), then delete its scratch directory and, in "uid" mode, whatever its uid left elsewhere."""
         if self.proc is not None:
@@ -637,7 +645,7 @@ class Sandbox:
         for index, reason in self.fatal.items():
             self.cell_results[index] = {"ok": False, "error": f"this cell was skipped: {reason}", "stdout": ""}
 
-    def run_cells(self, cells, lazily=False):
+    def run_cells(self, cells: Iterable[str], lazily: bool = False) -> list[dict[str, Any] | None]:
         """Run the student's code cells in order; returns [{"ok", "error", "stdout"}] per cell.
 
         A cell that ends the child (os._exit, a timeout, a memory bomb) is skipped from then on; cells
@@ -659,7 +667,7 @@ class Sandbox:
             pass
         return self.cell_results
 
-    def count_lines(self, name, args, skip=()):
+    def count_lines(self, name: str, args: Sequence[Any], skip: Iterable[str] = ()) -> dict[str, Any]:
         """Run `name` on `args` in the child under the guard's line counter (convbook.tracing).
 
         Returns {"ok", "total", "per_line": {(function, line): n}, "reference_calls", "interference",
@@ -678,7 +686,7 @@ class Sandbox:
                     "interference": [problem]}
         return counts
 
-    def call(self, name, args, kwargs=None):
+    def call(self, name: str, args: Sequence[Any], kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
         """Call the student's function `name` on `args` and `kwargs` in the child.
 
         Returns the reply: {"ok": True, "result", "args_after", "stdout"} or {"ok": False, "error"}.

@@ -4,6 +4,8 @@ Nothing here runs student code: notebooks are parsed as JSON, code as an AST. A 
 only regular files inside its folder are read (opened without following links, size-capped, as bytes);
 links, devices, pipes and hard links are refused with a note for the student.
 """
+from __future__ import annotations
+
 import ast
 import json
 import os
@@ -12,10 +14,14 @@ import uuid
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nbformat
 
 from autograder import notebook_cells
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 MAX_NOTEBOOK_BYTES = 20 << 20
 MAX_FILES = 1000  # entries of a submission folder looked at
@@ -47,7 +53,7 @@ def _refusal(st):
     return None
 
 
-def submitted_files(folder) -> tuple[dict[str, os.stat_result], list[str]]:
+def submitted_files(folder: Path | str) -> tuple[dict[str, os.stat_result], list[str]]:
     """The regular files of a submission folder ({path relative to it: lstat result}) and a sentence for
     each entry refused: links, devices, pipes, sockets and hard links are never followed nor read."""
     folder = Path(folder)
@@ -79,7 +85,7 @@ def submitted_files(folder) -> tuple[dict[str, os.stat_result], list[str]]:
     return files, notes
 
 
-def read_file(folder, relative, limit) -> bytes:
+def read_file(folder: Path | str, relative: str, limit: int) -> bytes:
     """The bytes of the regular file `relative` inside `folder`, opened without following a link and
     checked again once open; OSError if it is not such a file, ValueError if it holds more than `limit`."""
     path = Path(folder, relative)
@@ -102,7 +108,7 @@ def read_file(folder, relative, limit) -> bytes:
     return data
 
 
-def find_notebook(folder, assignment):
+def find_notebook(folder: Path | str, assignment: str) -> tuple[Path | None, list[str]]:
     """The submitted notebook of `assignment` in `folder`: (path or None, problems). Only regular files
     directly in the folder count; every entry refused is named in the problems."""
     files, problems = submitted_files(folder)
@@ -120,7 +126,7 @@ def find_notebook(folder, assignment):
     return None, problems + [f"No notebook was submitted: {expected} is missing."]
 
 
-def read_submission(folder, assignment):
+def read_submission(folder: Path | str, assignment: str) -> Submission:
     path, problems = find_notebook(folder, assignment)
     submission = Submission(path, problems=problems)
     if path is None:
@@ -230,7 +236,7 @@ def _normalized(nb):
     return nb
 
 
-def test_cell_flags(submission_nb, release_nb):
+def test_cell_flags(submission_nb: nbformat.NotebookNode, release_nb: nbformat.NotebookNode) -> list[str]:
     """Sentences for the instructor on test cells that were deleted, edited, retyped or duplicated."""
     flags = []
     release_tests = {notebook_cells.grade_id(c): c for c in release_nb.cells if notebook_cells.is_test(c)}
@@ -254,7 +260,7 @@ def test_cell_flags(submission_nb, release_nb):
     return flags
 
 
-def code_flags(cells):
+def code_flags(cells: Iterable[tuple[int, str]]) -> list[str]:
     """Sentences for the instructor on monkeypatching, kernel killing and the like in student code."""
     flags = []
     for index, source in cells:

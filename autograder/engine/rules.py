@@ -18,6 +18,7 @@ import importlib.util
 import re
 from typing import TYPE_CHECKING
 
+from autograder.assignments import COURSE
 from autograder.assignments import assignment as declared
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 REFERENCE_LAYERS = "convbook.layers"
-GIVES_REFERENCE_LAYERS = ("cnn_digits",)
+GIVES_REFERENCE_LAYERS = "cnn_digits"   # the assignment that gives students the layers: from it on they are allowed
 KNOWN_LIBRARIES = {"scipy", "torch", "skimage", "sklearn", "tensorflow", "jax", "cv2"}
 
 
@@ -44,12 +45,18 @@ def is_module(name: str) -> bool:
         return False
 
 
+def reference_layers_given(assignment: str) -> bool:
+    """Whether students have convbook.layers by `assignment` (cnn_digits gives it; later ones keep it)."""
+    order = [a.id for a in COURSE]
+    return assignment in order and order.index(assignment) >= order.index(GIVES_REFERENCE_LAYERS)
+
+
 def bans(assignment: str) -> dict[str, tuple[tuple[str, ...], str]]:
     """{function name: (banned modules, reason)} for the functions of `assignment` under a ban."""
     result = {}
     for function, (names, reason) in forbidden_rules(assignment).items():
         modules = {n for n in names if is_module(n)}
-        if assignment not in GIVES_REFERENCE_LAYERS:
+        if not reference_layers_given(assignment):
             modules.add(REFERENCE_LAYERS)
         result[function] = (tuple(sorted(modules)), reason)
     return result

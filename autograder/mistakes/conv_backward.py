@@ -15,7 +15,7 @@ MISTAKES = [
     Mistake("kernel_gradient_rotated", A, "kernel_gradient_2d",
             "dw[m, n] = np.sum(d * o[m:m + Hd, n:n + Wd])",
             "dw[KH - 1 - m, KW - 1 - n] = np.sum(d * o[m:m + Hd, n:n + Wd])",
-            ("test_kernel_gradient_2d",), "rotated by 180 degrees"),
+            ("test_kernel_gradient_2d",), "Your kernel gradient is rotated by 180 degrees"),
     Mistake("max_pool_mask_ignored", A, "pool_conv_backward_2d",
             "np.kron(pooled_delta, np.ones((kh, kw))) * max_mask", "np.kron(pooled_delta, np.ones((kh, kw)))",
             ("test_pool_conv_backward_2d",), "only to the position of the maximum"),

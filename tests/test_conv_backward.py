@@ -153,7 +153,7 @@ def _wrong_backward(kind):
 
 @pytest.mark.parametrize("kind, phrase", [
     ("db_spatial_only", "db is summed over the wrong axes"),
-    ("dw_mean", "dw is not summed over the batch"),
+    ("dw_mean", "dw is divided by the batch size N"),
     ("dx_padded", "dx still has the padding"),
     ("dw_rotated", "Your dw is the right one rotated by 180 degrees"),
     ("dout_modified", "modified its input (dout) in place"),

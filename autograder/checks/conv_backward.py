@@ -244,7 +244,9 @@ def diagnose_dw(dw, case):
          "do not flip it.", ref[:, :, ::-1, ::-1]),
         (batch, per_image[-1]),
         (batch, per_image[0]),
-        (batch.replace("adds its own contribution", "adds its own contribution; do not average"), ref / x.shape[0]),
+        ("Your dw is divided by the batch size N: the gradient of a sum over the images is the sum of "
+         "their contributions (average only where the loss itself is averaged, and not in this layer).",
+         ref / x.shape[0]),
         ("Your dw ignores the stride: window (i, j) starts at row i * stride and column j * stride.",
          lambda: conv_backward_dw(dout, x_pad, w.shape[2:], 1) if stride > 1 else None),
     ]

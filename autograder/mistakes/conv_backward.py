@@ -60,7 +60,7 @@ MISTAKES = [
             ("test_conv_matrix",), "computes a convolution (the kernel flipped)"),
     Mistake("dw_averaged_over_batch", A, "conv_backward_naive",
             "dx = dx_pad[:, :, pad:pad + H, pad:pad + W]", "dx = dx_pad[:, :, pad:pad + H, pad:pad + W]\n    dw = dw / N",
-            BACKWARD_TESTS, "times the expected one everywhere"),
+            BACKWARD_TESTS, "dw is divided by the batch size N"),
     Mistake("dw_axes_permuted", A, "conv_backward_naive",
             "dx = dx_pad[:, :, pad:pad + H, pad:pad + W]",
             "dx = dx_pad[:, :, pad:pad + H, pad:pad + W]\n    dw = dw.transpose(1, 0, 2, 3)",

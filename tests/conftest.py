@@ -44,3 +44,22 @@ test_cell_scores.__test__ = False  # a helper, not a test
 @pytest.fixture(params=ASSIGNMENTS)
 def assignment(request):
     return request.param
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """Keep each `xdist_group` on one worker (`make test` runs `--dist loadgroup`).
+
+    pytest-xdist 3.8 names a test's group by appending "@group" to `item._nodeid`, which pytest 9 no longer
+    reads (a node's id lives in `item._id`), so every group was split across the workers and the shared
+    module fixtures (a graded course, the hidden checks over 100 seeds) were built once per worker. Same
+    rule, on the attribute pytest 9 reads."""
+    if not getattr(config.option, "loadgroup", False):
+        return
+    from _pytest.nodeid import coerce_node_id
+
+    for item in items:
+        groups = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                         for m in item.iter_markers("xdist_group")})
+        if groups and not item.nodeid.endswith("@" + "_".join(groups)):
+            item._id = coerce_node_id(f"{item.nodeid}@{'_'.join(groups)}")

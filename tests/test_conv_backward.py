@@ -6,6 +6,7 @@ from scipy import signal
 from autograder import notebook_cells
 from autograder.checks import conv_backward as checks
 from autograder.mistakes import by_name, mistakes_for
+from autograder.mistakes.conv_backward import BACKWARD_TESTS
 from autograder.paths import source_notebook
 from autograder.references import worked_example as example
 from autograder.references.conv import (
@@ -29,7 +30,9 @@ HIDDEN = {
     "test_two_conv_backward": lambda m: checks.check_two_conv_backward(m.two_conv_backward),
     "test_multichannel_kernel_gradient":
         lambda m: checks.check_multichannel_kernel_gradient(m.multichannel_kernel_gradient),
-    "test_conv_backward_hidden": lambda m: checks.check_conv_backward_naive(m.conv_backward_naive),
+    **{cell: lambda m, requirement=requirement: checks.check_conv_backward_naive(m.conv_backward_naive,
+                                                                                  requirement=requirement)
+       for cell, requirement in zip(BACKWARD_TESTS, ("plain", *checks.BACKWARD_REQUIREMENTS))},   # one per requirement
     "test_conv_matrix": lambda m: checks.check_conv_matrix(m.conv_matrix),
 }
 
@@ -112,7 +115,8 @@ def test_backward_cases_cover_the_grid():
 @pytest.mark.parametrize("cell", sorted(HIDDEN))
 def test_hidden_checks_pass_on_the_solution(solution, cell, capsys):
     HIDDEN[cell](solution)
-    assert "pass" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "pass" in out or "nothing here fails" in out, out
 
 
 @pytest.mark.parametrize("name", [m.name for m in mistakes_for(ASSIGNMENT)])
@@ -159,6 +163,11 @@ def _wrong_backward(kind):
     ("dout_modified", "modified its input (dout) in place"),
 ])
 def test_hand_made_wrong_backward_is_diagnosed(kind, phrase):
-    with pytest.raises(AssertionError) as exc:
-        checks.check_conv_backward_naive(_wrong_backward(kind))
-    assert phrase in str(exc.value)
+    """Each hand-made mistake fails the hidden check of exactly one requirement, which names it."""
+    messages = []
+    for requirement in ("plain", *checks.BACKWARD_REQUIREMENTS):
+        try:
+            checks.check_conv_backward_naive(_wrong_backward(kind), requirement=requirement)
+        except AssertionError as exc:
+            messages.append(str(exc))
+    assert len(messages) == 1 and phrase in messages[0], messages

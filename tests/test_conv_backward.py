@@ -5,6 +5,7 @@ from scipy import signal
 
 from autograder import notebook_cells
 from autograder.checks import conv_backward as checks
+from autograder.checks.cases import ConvCase
 from autograder.mistakes import by_name, mistakes_for
 from autograder.mistakes.conv_backward import BACKWARD_TESTS
 from autograder.paths import source_notebook
@@ -19,6 +20,7 @@ from autograder.references.conv import (
 )
 from autograder.solutions import load_solution
 from convbook import eval_numerical_gradient_array
+from convbook.layers import conv_forward
 
 ASSIGNMENT = "conv_backward"
 
@@ -109,6 +111,55 @@ def test_backward_cases_cover_the_grid():
     assert {c.pad for c in cases} == {0, 1, 2} and {c.stride for c in cases} == {1, 2, 3}
     assert any(c.x.shape[0] > 1 and c.x.shape[1] != c.w.shape[0] and c.x.shape[2] != c.x.shape[3]
                and c.w.shape[2] != c.w.shape[3] for c in cases)
+
+
+
+# --- one check per requirement of conv_backward_naive ---------------------------------------------------
+def exercised(case):
+    """The requirements of conv_backward_naive (beyond the plain one) that a ConvCase exercises."""
+    return frozenset(r for r, holds in checks.BACKWARD_REQUIREMENTS.items() if holds(checks.backward_features(case)))
+
+
+@pytest.fixture(scope="module")
+def visible_helper():
+    """The names the notebook's locked check-helper cell defines (its visible cases and reference)."""
+    cell = next(c for c in notebook_cells.read(source_notebook(ASSIGNMENT)).cells
+                if notebook_cells.grade_id(c) == "conv_backward_check_helper")
+    names = {"np": np, "signal": signal, "dilate": dilate, "conv_forward": conv_forward}
+    exec(cell.source, names)
+    return names
+
+
+def test_each_visible_case_is_the_plain_case_plus_its_requirement(visible_helper):
+    cases = visible_helper["BACKWARD_CASES"]
+    assert set(cases) == {"plain", *checks.BACKWARD_REQUIREMENTS}
+    for requirement, specs in cases.items():
+        for x_shape, w_shape, stride, pad, _ in specs:
+            case = ConvCase(np.zeros(x_shape), np.zeros(w_shape), np.zeros(w_shape[0]), {"stride": stride, "pad": pad})
+            assert exercised(case) == {requirement} - {"plain"}, (requirement, x_shape, w_shape, stride, pad)
+
+
+def test_the_visible_reference_is_the_layer_gradient_and_the_stated_rows_get_none(visible_helper):
+    for specs in visible_helper["BACKWARD_CASES"].values():
+        for spec in specs:
+            dout, (x, w, b, conv_param) = visible_helper["backward_case"](*spec)
+            got = visible_helper["conv_backward_convolution_form"](dout, x, w, conv_param["stride"], conv_param["pad"])
+            for mine, reference in zip(got, conv_backward_reference(dout, x, w, b, conv_param)):
+                np.testing.assert_allclose(mine, reference, rtol=1e-12, atol=1e-12)
+    # the stride check's claims: with stride 3 > the 2x2 kernel on 7x7, rows (and columns) 2, 5, 6 get no
+    # gradient and the others do; (8 - 3) / 2 is not whole
+    gaps, overlap = visible_helper["BACKWARD_CASES"]["stride"]
+    dout, (x, w, b, conv_param) = visible_helper["backward_case"](*gaps)
+    dx = conv_backward_reference(dout, x, w, b, conv_param)[0][0, 0]
+    assert [r for r in range(7) if not dx[r].any()] == [2, 5, 6] == [c for c in range(7) if not dx[:, c].any()]
+    assert (overlap[0][2] - overlap[1][2]) % overlap[2] != 0
+
+
+def test_the_hidden_grid_pins_the_plain_case_and_each_requirement_alone():
+    for seed in range(3):
+        found = {exercised(case) for case in checks.naive_backward_cases(seed)}
+        assert frozenset() in found
+        assert all(frozenset({requirement}) in found for requirement in checks.BACKWARD_REQUIREMENTS)
 
 
 # --- the checks on the reference solution and on each mistake -----------------------------------------

@@ -6,7 +6,7 @@ exercise costs the points of that exercise only.
 import numpy as np
 from scipy import signal
 
-from autograder.checks.cases import CONV_REQUIREMENTS, conv_case, backward_cases
+from autograder.checks.cases import CONV_REQUIREMENTS, backward_cases, conv_case
 from autograder.checks.core import (
     Verdict,
     as_array,
@@ -32,8 +32,8 @@ from autograder.references.conv import (
     two_conv_reference,
     unpool_reference,
 )
-from convbook.gradcheck import rel_error
 from autograder.references.worked_example import FC_WEIGHTS, O_SEED, STATED_POOLED_DELTAS, corrected_seed_gradient, max_mask
+from convbook.gradcheck import rel_error
 
 # Libraries each graded function may not use: the engine grades it where they do not exist (engine/rules.py).
 FORBIDDEN = {

@@ -314,19 +314,23 @@ def compare_gradients(where, grads, case, diagnoses=None, float64=False):
     tolerance = {"rtol": 1e-9, "atol": 1e-12} if float64 else {}
 
     def compare(name, got, expected):
-        verdict = compare_array(name, got, expected, where, lambda: diagnoses[name](got, case), **tolerance)
-        return _float32_named(verdict, got, expected) if float64 else verdict
+        error = _precision_error(got, expected) if float64 else None
+        diagnose = (lambda: "") if error is not None else (lambda: diagnoses[name](got, case))
+        verdict = compare_array(name, got, expected, where, diagnose, **tolerance)
+        if verdict.passed or error is None:
+            return verdict
+        # off by round-off only: its message says float32 (describe_difference), and no other mistake fits
+        return Verdict(False, verdict.message, error >= 1e-8)
 
     return first_failure(compare(name, got, expected) for name, got, expected in zip(("dx", "dw", "db"), grads, ref))
 
 
-def _float32_named(verdict, got, expected):
-    """`verdict`, marked as naming its mistake when `got` is off by float32 round-off only (its message says so
-    already: convbook.testing.describe_difference)."""
-    if verdict.passed or verdict.diagnosed or not isinstance(got, np.ndarray) or got.shape != expected.shape \
-            or not np.all(np.isfinite(got)):
-        return verdict
-    return Verdict(False, verdict.message, 1e-8 <= rel_error(got, expected) < 1e-5)
+def _precision_error(got, expected):
+    """The relative error of `got` when it is below 1e-5 (round-off, not a mistake of the formula), else None."""
+    if not isinstance(got, np.ndarray) or got.shape != expected.shape or not np.all(np.isfinite(got)):
+        return None
+    error = rel_error(got, expected)
+    return error if error < 1e-5 else None
 
 
 def _backward_attempt(conv_backward):

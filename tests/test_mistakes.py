@@ -45,6 +45,8 @@ def test_the_split_assignments_declare_their_requirement_cells():
     for assignment, function, count, points in (("conv_forward", "conv_forward_naive", 5, 6),
                                                 ("pooling", "max_pool_forward_naive", 4, 4),
                                                 ("pooling", "max_pool_backward_naive", 4, 4),
+                                                ("pooling", "avg_pool_forward_naive", 4, 2),
+                                                ("pooling", "avg_pool_backward_naive", 4, 2),
                                                 ("conv_backward", "conv_backward_naive", 5, 8)):
         cells = catalogue(assignment).REQUIREMENT_CELLS[function]
         source = notebook_cells.read(source_notebook(assignment))

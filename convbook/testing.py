@@ -48,11 +48,14 @@ def describe_difference(got: np.ndarray, expected: np.ndarray) -> str:
         factor = inner / norm
         if not np.isclose(factor, 1.0) and rel_error(got, factor * expected) < 1e-6:
             sentences.append(f"Your result is {factor:.6g} times the expected one everywhere (a constant factor).")
-    if got.ndim == 2 and got.shape[0] == got.shape[1] and rel_error(got, expected.T) < 1e-6:
+    # a permutation that leaves `expected` as it is (size-1 axes, a symmetric matrix) explains nothing
+    if got.ndim == 2 and got.shape[0] == got.shape[1] and not np.array_equal(expected.T, expected) \
+            and rel_error(got, expected.T) < 1e-6:
         sentences.append("Your result is the expected one transposed (rows and columns swapped).")
     if got.ndim == 4:
         for axes in ((0, 1, 3, 2), (1, 0, 2, 3)):
-            if expected.transpose(axes).shape == got.shape and rel_error(got, expected.transpose(axes)) < 1e-6:
+            permuted = expected.transpose(axes)
+            if permuted.shape == got.shape and not np.array_equal(permuted, expected) and rel_error(got, permuted) < 1e-6:
                 sentences.append(f"Your result is the expected one with its axes permuted as {axes}.")
     error = rel_error(got, expected)
     if 1e-8 <= error < 1e-5:

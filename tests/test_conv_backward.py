@@ -5,7 +5,9 @@ from scipy import signal
 
 from autograder import notebook_cells
 from autograder.checks import conv_backward as checks
+from autograder.checks.cases import ConvCase
 from autograder.mistakes import by_name, mistakes_for
+from autograder.mistakes.conv_backward import BACKWARD_TESTS
 from autograder.paths import source_notebook
 from autograder.references import worked_example as example
 from autograder.references.conv import (
@@ -17,7 +19,8 @@ from autograder.references.conv import (
     unpool_reference,
 )
 from autograder.solutions import load_solution
-from convbook import eval_numerical_gradient_array
+from convbook import eval_numerical_gradient_array, rel_error
+from convbook.layers import conv_forward
 
 ASSIGNMENT = "conv_backward"
 
@@ -29,7 +32,9 @@ HIDDEN = {
     "test_two_conv_backward": lambda m: checks.check_two_conv_backward(m.two_conv_backward),
     "test_multichannel_kernel_gradient":
         lambda m: checks.check_multichannel_kernel_gradient(m.multichannel_kernel_gradient),
-    "test_conv_backward_hidden": lambda m: checks.check_conv_backward_naive(m.conv_backward_naive),
+    **{cell: lambda m, requirement=requirement: checks.check_conv_backward_naive(m.conv_backward_naive,
+                                                                                  requirement=requirement)
+       for cell, requirement in zip(BACKWARD_TESTS, ("plain", *checks.BACKWARD_REQUIREMENTS))},   # one per requirement
     "test_conv_matrix": lambda m: checks.check_conv_matrix(m.conv_matrix),
 }
 
@@ -108,11 +113,70 @@ def test_backward_cases_cover_the_grid():
                and c.w.shape[2] != c.w.shape[3] for c in cases)
 
 
+
+# --- one check per requirement of conv_backward_naive ---------------------------------------------------
+def exercised(case):
+    """The requirements of conv_backward_naive (beyond the plain one) that a ConvCase exercises."""
+    return frozenset(r for r, holds in checks.BACKWARD_REQUIREMENTS.items() if holds(checks.backward_features(case)))
+
+
+@pytest.fixture(scope="module")
+def visible_helper():
+    """The names the notebook's locked check-helper cell defines (its visible cases and reference)."""
+    cell = next(c for c in notebook_cells.read(source_notebook(ASSIGNMENT)).cells
+                if notebook_cells.grade_id(c) == "conv_backward_check_helper")
+    names = {"np": np, "signal": signal, "dilate": dilate, "conv_forward": conv_forward}
+    exec(cell.source, names)
+    return names
+
+
+def test_each_visible_case_is_the_plain_case_plus_its_requirement(visible_helper):
+    cases = visible_helper["BACKWARD_CASES"]
+    assert set(cases) == {"plain", *checks.BACKWARD_REQUIREMENTS}
+    for requirement, specs in cases.items():
+        for x_shape, w_shape, stride, pad, _ in specs:
+            case = ConvCase(np.zeros(x_shape), np.zeros(w_shape), np.zeros(w_shape[0]), {"stride": stride, "pad": pad})
+            assert exercised(case) == {requirement} - {"plain"}, (requirement, x_shape, w_shape, stride, pad)
+
+
+def test_the_visible_reference_is_the_layer_gradient_and_the_stated_rows_get_none(visible_helper):
+    for specs in visible_helper["BACKWARD_CASES"].values():
+        for spec in specs:
+            dout, (x, w, b, conv_param) = visible_helper["backward_case"](*spec)
+            got = visible_helper["conv_backward_convolution_form"](dout, x, w, conv_param["stride"], conv_param["pad"])
+            for mine, reference in zip(got, conv_backward_reference(dout, x, w, b, conv_param)):
+                np.testing.assert_allclose(mine, reference, rtol=1e-12, atol=1e-12)
+    # the stride check's claims: with stride 3 > the 2x2 kernel on 7x7, rows (and columns) 2, 5, 6 get no
+    # gradient and the others do; (8 - 3) / 2 is not whole
+    gaps, overlap = visible_helper["BACKWARD_CASES"]["stride"]
+    dout, (x, w, b, conv_param) = visible_helper["backward_case"](*gaps)
+    dx = conv_backward_reference(dout, x, w, b, conv_param)[0][0, 0]
+    assert [r for r in range(7) if not dx[r].any()] == [2, 5, 6] == [c for c in range(7) if not dx[:, c].any()]
+    assert (overlap[0][2] - overlap[1][2]) % overlap[2] != 0
+
+
+def test_the_plain_checks_numeric_gradient_errors_are_as_stated(visible_helper):
+    """The notebook: centred differences give relative errors of 1e-11 to 1e-9 on the plain case."""
+    dout, (x, w, b, conv_param) = visible_helper["backward_case"](*visible_helper["BACKWARD_CASES"]["plain"][0])
+    numeric = [eval_numerical_gradient_array(lambda v: conv_forward(v, w, b, conv_param)[0], x, dout),
+               eval_numerical_gradient_array(lambda v: conv_forward(x, v, b, conv_param)[0], w, dout),
+               eval_numerical_gradient_array(lambda v: conv_forward(x, w, v, conv_param)[0], b, dout)]
+    for got, expected in zip(numeric, conv_backward_reference(dout, x, w, b, conv_param)):
+        assert 1e-11 <= rel_error(got, expected) <= 1e-9
+
+def test_the_hidden_grid_pins_the_plain_case_and_each_requirement_alone():
+    for seed in range(3):
+        found = {exercised(case) for case in checks.naive_backward_cases(seed)}
+        assert frozenset() in found
+        assert all(frozenset({requirement}) in found for requirement in checks.BACKWARD_REQUIREMENTS)
+
+
 # --- the checks on the reference solution and on each mistake -----------------------------------------
 @pytest.mark.parametrize("cell", sorted(HIDDEN))
 def test_hidden_checks_pass_on_the_solution(solution, cell, capsys):
     HIDDEN[cell](solution)
-    assert "pass" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "pass" in out or "nothing here fails" in out, out
 
 
 @pytest.mark.parametrize("name", [m.name for m in mistakes_for(ASSIGNMENT)])
@@ -159,6 +223,11 @@ def _wrong_backward(kind):
     ("dout_modified", "modified its input (dout) in place"),
 ])
 def test_hand_made_wrong_backward_is_diagnosed(kind, phrase):
-    with pytest.raises(AssertionError) as exc:
-        checks.check_conv_backward_naive(_wrong_backward(kind))
-    assert phrase in str(exc.value)
+    """Each hand-made mistake fails the hidden check of exactly one requirement, which names it."""
+    messages = []
+    for requirement in ("plain", *checks.BACKWARD_REQUIREMENTS):
+        try:
+            checks.check_conv_backward_naive(_wrong_backward(kind), requirement=requirement)
+        except AssertionError as exc:
+            messages.append(str(exc))
+    assert len(messages) == 1 and phrase in messages[0], messages

@@ -41,10 +41,13 @@ def test_a_mistake_costs_one_requirement_of_a_function(mistake):
 
 def test_the_split_assignments_declare_their_requirement_cells():
     """The layers whose points are split by requirement declare cells that are the notebook's test cells."""
-    # (assignment, function, cells, points: unchanged from the two cells, visible + hidden, of before)
+    # (assignment, function, cells, points: unchanged from the cells, visible + hidden, of before)
     for assignment, function, count, points in (("conv_forward", "conv_forward_naive", 5, 6),
                                                 ("pooling", "max_pool_forward_naive", 4, 4),
-                                                ("pooling", "max_pool_backward_naive", 4, 4)):
+                                                ("pooling", "max_pool_backward_naive", 4, 4),
+                                                ("pooling", "avg_pool_forward_naive", 4, 2),
+                                                ("pooling", "avg_pool_backward_naive", 4, 2),
+                                                ("conv_backward", "conv_backward_naive", 5, 8)):
         cells = catalogue(assignment).REQUIREMENT_CELLS[function]
         source = notebook_cells.read(source_notebook(assignment))
         test_cells = {notebook_cells.grade_id(c): notebook_cells.points(c) for c in source.cells

@@ -58,7 +58,7 @@ CONV_REQUIREMENTS = {
 }
 
 
-def _conv_case(rng, N, C, F, H, W, HH, WW, stride, pad):
+def conv_case(rng, N, C, F, H, W, HH, WW, stride, pad):
     return ConvCase(
         x=rng.standard_normal((N, C, H, W)),
         w=rng.standard_normal((F, C, HH, WW)),
@@ -86,10 +86,10 @@ def conv_grid(seed):
     """
     rng = np.random.default_rng(seed)
     cases = [
-        _conv_case(rng, 2, 2, 2, 5, 5, 3, 3, 1, 0),
-        _conv_case(rng, 2, 3, 3, 6, 6, 3, 3, 1, 1),
-        _conv_case(rng, 2, 1, 2, 5, 5, 2, 2, 1, 0),
-    ] + [_conv_case(rng, *geometry) for geometry in PINNED_GEOMETRIES]
+        conv_case(rng, 2, 2, 2, 5, 5, 3, 3, 1, 0),
+        conv_case(rng, 2, 3, 3, 6, 6, 3, 3, 1, 1),
+        conv_case(rng, 2, 1, 2, 5, 5, 2, 2, 1, 0),
+    ] + [conv_case(rng, *geometry) for geometry in PINNED_GEOMETRIES]
     for pad in range(3):
         for stride in range(1, 4):
             C = int(rng.integers(1, 4))
@@ -98,7 +98,7 @@ def conv_grid(seed):
             H = int(rng.integers(max(HH, WW) + 2, 10))
             W = int(rng.choice([v for v in range(max(HH, WW) + 2, 11) if v != H]))
             N = int(rng.integers(2, 4))
-            cases.append(_conv_case(rng, N, C, F, H, W, HH, WW, stride, pad))
+            cases.append(conv_case(rng, N, C, F, H, W, HH, WW, stride, pad))
     return cases
 
 
@@ -109,7 +109,7 @@ def backward_cases(seed):
     so that "fails only for non-square kernels" and "fails only for non-square inputs" differ.
     """
     rng = np.random.default_rng(seed + 1)
-    cases = [_conv_case(rng, 2, 2, 3, 6, 8, 3, 3, 1, 1), _conv_case(rng, 2, 3, 2, 7, 7, 2, 3, 1, 0)] + conv_grid(seed)
+    cases = [conv_case(rng, 2, 2, 3, 6, 8, 3, 3, 1, 1), conv_case(rng, 2, 3, 2, 7, 7, 2, 3, 1, 0)] + conv_grid(seed)
     rng = np.random.default_rng(seed + 2)
     for case in cases:
         case.dout = rng.standard_normal(case.out_shape())

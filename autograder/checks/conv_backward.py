@@ -6,8 +6,9 @@ exercise costs the points of that exercise only.
 import numpy as np
 from scipy import signal
 
-from autograder.checks.cases import backward_cases
+from autograder.checks.cases import CONV_REQUIREMENTS, backward_cases, conv_case
 from autograder.checks.core import (
+    Verdict,
     as_array,
     call,
     checked,
@@ -16,6 +17,7 @@ from autograder.checks.core import (
     first_failure,
     first_match,
     hidden_check,
+    requirement_check,
     returns,
     run_grid,
     seeded_cases,
@@ -31,6 +33,7 @@ from autograder.references.conv import (
     unpool_reference,
 )
 from autograder.references.worked_example import FC_WEIGHTS, O_SEED, STATED_POOLED_DELTAS, corrected_seed_gradient, max_mask
+from convbook.gradcheck import rel_error
 
 # Libraries each graded function may not use: the engine grades it where they do not exist (engine/rules.py).
 FORBIDDEN = {
@@ -185,8 +188,47 @@ def verdict_multichannel_kernel_gradient(multichannel_kernel_gradient, seed):
 # ---------------------------------------------------------------------------------------------------
 # conv_backward_naive
 # ---------------------------------------------------------------------------------------------------
+# The requirements a backward case can exercise beyond the plain one (one image, one channel, one filter,
+# square input and kernel, stride 1, pad 0), in billing order (see core.split_by_requirement); one test cell each.
+BACKWARD_REQUIREMENTS = {
+    "stride": CONV_REQUIREMENTS["stride"],
+    "padding": CONV_REQUIREMENTS["padding"],
+    "non-square": CONV_REQUIREMENTS["non-square"],
+    "batch and channels": lambda f: not (f["one image"] and f["one channel and one filter"]),
+}
+
+# (N, C, F, H, W, HH, WW, stride, pad) on every seed: the plain case, and the plain case plus one requirement,
+# so that a mistake's simplest failing case names the requirement it breaks (the visible checks use the same
+# kinds of case).
+PINNED_BACKWARD = [
+    (1, 1, 1, 5, 5, 3, 3, 1, 0), (1, 1, 1, 6, 6, 2, 2, 1, 0),                                   # plain
+    (1, 1, 1, 7, 7, 2, 2, 3, 0), (1, 1, 1, 8, 8, 3, 3, 2, 0),     # stride > kernel (gaps), overlap; neither tiles
+    (1, 1, 1, 5, 5, 3, 3, 1, 1), (1, 1, 1, 4, 4, 2, 2, 1, 2),                                   # padding
+    (1, 1, 1, 5, 8, 2, 2, 1, 0), (1, 1, 1, 6, 6, 2, 3, 1, 0), (1, 1, 1, 7, 5, 3, 1, 1, 0),      # non-square
+    (3, 1, 1, 5, 5, 3, 3, 1, 0), (1, 2, 3, 5, 5, 3, 3, 1, 0), (2, 2, 2, 5, 5, 2, 2, 1, 0),      # batch, channels
+    (2, 3, 2, 6, 6, 3, 3, 1, 0),
+]
+
+
+def backward_features(case):
+    """A conv case's features, and whether it has one image, and one channel and one filter."""
+    N, C = case.x.shape[:2]
+    return {**case.features(), "one image": N == 1, "one channel and one filter": C == 1 and case.w.shape[0] == 1}
+
+
+def naive_backward_cases(seed):
+    """The pinned plain and one-requirement cases (PINNED_BACKWARD), then the shared backward grid."""
+    rng = np.random.default_rng(seed + 3)
+    cases = [conv_case(rng, *geometry) for geometry in PINNED_BACKWARD]
+    for case in cases:
+        case.dout = rng.standard_normal(case.out_shape())
+    return cases + backward_cases(seed)
+
+
 # What a failure pattern usually means: (feature, its value on every failing case) -> sentence.
 PATTERN_HINTS = {
+    ("one image", False): "Your gradients are right for a single image and wrong for a batch: every image adds "
+                          "its own contribution to dw and db, and has its own slice of dx.",
     ("kernel is square", False): "Your code seems to assume a square kernel: read HH and WW separately from w.shape.",
     ("input is square", False): "Your code seems to mix up the height H and the width W of the input.",
     ("stride is 1", False): "Your backward pass seems to ignore the stride (windows start at i * stride, j * stride).",
@@ -262,12 +304,33 @@ def diagnose_db(db, case):
     return first_match(db, candidates) or (sentence if wrong_shape else "")
 
 
-def compare_gradients(where, grads, case, diagnoses=None):
-    """The first of (dx, dw, db) that differs from the reference of `case`, diagnosed (diagnoses: overrides)."""
+def compare_gradients(where, grads, case, diagnoses=None, float64=False):
+    """The first of (dx, dw, db) that differs from the reference of `case`, diagnosed (diagnoses: overrides).
+
+    float64: compare to float64 precision (rtol 1e-9), and an error of float32 size names the mistake.
+    """
     ref = conv_backward_reference(case.dout, case.x, case.w, case.b, case.conv_param)
     diagnoses = {"dx": diagnose_dx, "dw": diagnose_dw, "db": diagnose_db, **(diagnoses or {})}
-    return first_failure(compare_array(name, got, expected, where, lambda name=name, got=got: diagnoses[name](got, case))
-                         for name, got, expected in zip(("dx", "dw", "db"), grads, ref))
+    tolerance = {"rtol": 1e-9, "atol": 1e-12} if float64 else {}
+
+    def compare(name, got, expected):
+        error = _precision_error(got, expected) if float64 else None
+        diagnose = (lambda: "") if error is not None else (lambda: diagnoses[name](got, case))
+        verdict = compare_array(name, got, expected, where, diagnose, **tolerance)
+        if verdict.passed or error is None:
+            return verdict
+        # off by round-off only: its message says float32 (describe_difference), and no other mistake fits
+        return Verdict(False, verdict.message, error >= 1e-8)
+
+    return first_failure(compare(name, got, expected) for name, got, expected in zip(("dx", "dw", "db"), grads, ref))
+
+
+def _precision_error(got, expected):
+    """The relative error of `got` when it is below 1e-5 (round-off, not a mistake of the formula), else None."""
+    if not isinstance(got, np.ndarray) or got.shape != expected.shape or not np.all(np.isfinite(got)):
+        return None
+    error = rel_error(got, expected)
+    return error if error < 1e-5 else None
 
 
 def _backward_attempt(conv_backward):
@@ -280,12 +343,12 @@ def _backward_attempt(conv_backward):
                                "arrays, e.g. np.zeros_like(x))")
         if not returns(result, 3):
             return failed(f"{where} conv_backward_naive must return a triple (dx, dw, db).")
-        return compare_gradients(where, [as_array(v) for v in result], case)
+        return compare_gradients(where, [as_array(v) for v in result], case, float64=True)
     return attempt
 
 
 def verdict_conv_backward(conv_backward, cases):
-    return run_grid("conv_backward_naive", cases, _backward_attempt(conv_backward), PATTERN_HINTS,
+    return run_grid("conv_backward_naive", cases, _backward_attempt(conv_backward), PATTERN_HINTS, backward_features,
                     done=f"conv_backward_naive: all {len(cases)} hidden cases pass (dx, dw and db).")
 
 
@@ -324,5 +387,6 @@ check_kernel_gradient_2d = hidden_check(verdict_kernel_gradient_2d)
 check_pool_conv_backward_2d = hidden_check(verdict_pool_conv_backward_2d)
 check_two_conv_backward = hidden_check(verdict_two_conv_backward)
 check_multichannel_kernel_gradient = hidden_check(verdict_multichannel_kernel_gradient)
-check_conv_backward_naive = hidden_check(verdict_conv_backward, backward_cases, seed=False)
+check_conv_backward_naive = requirement_check(verdict_conv_backward, naive_backward_cases, BACKWARD_REQUIREMENTS,
+                                              "conv_backward_naive", PATTERN_HINTS)
 check_conv_matrix = hidden_check(verdict_conv_matrix)

@@ -292,7 +292,9 @@ check_max_pool_forward = requirement_check(verdict_max_pool_forward, pool_grid, 
 check_max_pool_backward = requirement_check(verdict_max_pool_backward, pool_grid, POOL_REQUIREMENTS,
                                             "max_pool_backward_naive", PATTERN_HINTS)
 check_max_pool_ties = hidden_check(verdict_max_pool_ties, tie_cases, seed=False)
-check_avg_pool_forward = hidden_check(verdict_avg_pool_forward, pool_grid, seed=False)
-check_avg_pool_backward = hidden_check(verdict_avg_pool_backward, pool_grid, seed=False)
+check_avg_pool_forward = requirement_check(verdict_avg_pool_forward, pool_grid, POOL_REQUIREMENTS,
+                                           "avg_pool_forward_naive", PATTERN_HINTS)
+check_avg_pool_backward = requirement_check(verdict_avg_pool_backward, pool_grid, POOL_REQUIREMENTS,
+                                            "avg_pool_backward_naive", PATTERN_HINTS)
 check_global_avg_pool = hidden_check(verdict_global_avg_pool)
 check_failing_input = hidden_check(verdict_failing_input)

@@ -2,7 +2,9 @@
 from autograder.mistakes import Mistake
 
 A = "conv_backward"
-BACKWARD_TESTS = ("test_conv_backward_numeric", "test_conv_backward_scipy", "test_conv_backward_hidden")
+# The test cells of conv_backward_naive, one per requirement (a mistake loses the one it breaks).
+PLAIN, STRIDE, PADDING, NON_SQUARE, BATCH_CHANNELS = BACKWARD_TESTS = tuple(
+    f"test_conv_backward_{r}" for r in ("plain", "stride", "padding", "non_square", "batch_channels"))
 
 MISTAKES = [
     # --- worked example ---------------------------------------------------------------------------
@@ -32,46 +34,51 @@ MISTAKES = [
     # --- conv_backward_naive ------------------------------------------------------------------------
     Mistake("dx_kernel_flipped", A, "conv_backward_naive",
             "+= g * w[f]", "+= g * w[f, :, ::-1, ::-1]",
-            BACKWARD_TESTS, "Your dx uses the kernel rotated by 180 degrees"),
+            (PLAIN,), "Your dx uses the kernel rotated by 180 degrees"),
     Mistake("dx_height_width_swapped", A, "conv_backward_naive",
             "dx = dx_pad[:, :, pad:pad + H, pad:pad + W]", "dx = dx_pad[:, :, pad:pad + W, pad:pad + H]",
-            BACKWARD_TESTS, "height and width swapped"),
+            (NON_SQUARE,), "height and width swapped"),
     Mistake("square_kernel_assumed", A, "conv_backward_naive",
             "F, _, HH, WW = w.shape", "F, _, HH, _ = w.shape\n    WW = HH",
-            BACKWARD_TESTS, "assume a square kernel"),
+            (NON_SQUARE,), "assume a square kernel"),
     Mistake("crop_breaks_at_pad_0", A, "conv_backward_naive",
             "dx = dx_pad[:, :, pad:pad + H, pad:pad + W]", "dx = dx_pad[:, :, pad:-pad, pad:-pad]",
-            BACKWARD_TESTS, "with pad = 0 the crop"),
+            (PLAIN,), "with pad = 0 the crop"),
     Mistake("stride_ignored_in_backward", A, "conv_backward_naive",
             "top, left = i * stride, j * stride", "top, left = i, j",
-            BACKWARD_TESTS, "ignores the stride"),
+            (STRIDE,), "ignores the stride"),
     Mistake("db_wrong_axes", A, "conv_backward_naive",
             "db = dout.sum(axis=(0, 2, 3))", "db = dout.sum(axis=(1, 2, 3))",
-            BACKWARD_TESTS, "db is summed over the wrong axes"),
+            (BATCH_CHANNELS,), "db is summed over the wrong axes"),
     Mistake("dw_not_summed_over_batch", A, "conv_backward_naive",
             "    for n in range(N):\n", "    for n in range(N):\n        dw = np.zeros_like(w)\n",
-            BACKWARD_TESTS, "dw is not summed over the batch"),
+            (BATCH_CHANNELS,), "dw is not summed over the batch"),
     Mistake("input_modified_in_place", A, "conv_backward_naive",
             "dx = dx_pad[:, :, pad:pad + H, pad:pad + W]", "dx = x\n    dx[...] = dx_pad[:, :, pad:pad + H, pad:pad + W]",
-            BACKWARD_TESTS, "modified its input (cache x) in place"),
+            (PLAIN,), "modified its input (cache x) in place"),
     # --- convolution as a matrix --------------------------------------------------------------------
     Mistake("conv_matrix_flipped", A, "conv_matrix",
             "= kernel[m, n]", "= kernel[KH - 1 - m, KW - 1 - n]",
             ("test_conv_matrix",), "computes a convolution (the kernel flipped)"),
     Mistake("dw_averaged_over_batch", A, "conv_backward_naive",
             "dx = dx_pad[:, :, pad:pad + H, pad:pad + W]", "dx = dx_pad[:, :, pad:pad + H, pad:pad + W]\n    dw = dw / N",
-            BACKWARD_TESTS, "dw is divided by the batch size N"),
+            (BATCH_CHANNELS,), "dw is divided by the batch size N"),
     Mistake("dw_axes_permuted", A, "conv_backward_naive",
             "dx = dx_pad[:, :, pad:pad + H, pad:pad + W]",
             "dx = dx_pad[:, :, pad:pad + H, pad:pad + W]\n    dw = dw.transpose(1, 0, 2, 3)",
-            BACKWARD_TESTS, ""),
+            (BATCH_CHANNELS,), ""),
     Mistake("backward_first_image_only", A, "conv_backward_naive",
             "    for n in range(N):\n", "    for n in range(1):\n",
-            BACKWARD_TESTS, "only indices [0] are right"),
+            (BATCH_CHANNELS,), "only indices [0] are right"),
     Mistake("backward_float32_dx", A, "conv_backward_naive",
             "dx_pad = np.zeros_like(x_pad)", "dx_pad = np.zeros_like(x_pad, dtype=np.float32)",
-            BACKWARD_TESTS, ""),
+            (PLAIN,), "float32 round-off"),
+    Mistake("dx_not_cropped", A, "conv_backward_naive",
+            "dx = dx_pad[:, :, pad:pad + H, pad:pad + W]", "dx = dx_pad",
+            (PADDING,), "dx still has the padding"),
 ]
+
+REQUIREMENT_CELLS = {"conv_backward_naive": BACKWARD_TESTS}
 
 # What the demo's "mistakes" student gets wrong: independent mistakes in different exercises.
 DEMO_MISTAKES = ["fc_signs_lost", "delta_kernel_not_rotated", "dx_kernel_flipped", "conv_matrix_flipped"]

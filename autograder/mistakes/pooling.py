@@ -1,11 +1,15 @@
 """Typical mistakes in the assignment `pooling`."""
 from autograder.mistakes import Mistake
 
-# The test cells of max pooling, one per requirement (a mistake loses the one it breaks).
+# The test cells of max and average pooling, one per requirement (a mistake loses the one it breaks).
 MAX_FORWARD_TESTS = tuple(f"test_max_pool_forward_{r}" for r in ("visible", "non_tiling", "stride", "non_square"))
 MAX_BACKWARD_TESTS = tuple(f"test_max_pool_backward_{r}" for r in ("visible", "non_tiling", "stride", "non_square"))
 F_PLAIN, F_NON_TILING, F_STRIDE, F_NON_SQUARE = MAX_FORWARD_TESTS
 B_PLAIN, B_NON_TILING, B_STRIDE, B_NON_SQUARE = MAX_BACKWARD_TESTS
+AVG_FORWARD_TESTS = tuple(f"test_avg_pool_forward_{r}" for r in ("visible", "non_tiling", "stride", "non_square"))
+AVG_BACKWARD_TESTS = tuple(f"test_avg_pool_backward_{r}" for r in ("visible", "non_tiling", "stride", "non_square"))
+AF_PLAIN, AF_NON_TILING, AF_STRIDE, AF_NON_SQUARE = AVG_FORWARD_TESTS
+AB_PLAIN, AB_NON_TILING, AB_STRIDE, AB_NON_SQUARE = AVG_BACKWARD_TESTS
 
 MISTAKES = [
     Mistake("max_output_size_off_by_one", "pooling", "max_pool_forward",
@@ -30,13 +34,13 @@ MISTAKES = [
             (B_STRIDE,), "only works when the stride equals the window size"),
     Mistake("avg_not_divided_by_window", "pooling", "avg_pool_forward",
             "scale = 1.0 / (ph * pw)", "scale = 1.0",
-            ("test_avg_pool_forward",), "not divided by the window size"),
+            (AF_PLAIN,), "not divided by the window size"),
     Mistake("avg_backward_dout_modified_in_place", "pooling", "avg_pool_backward",
             "scale = 1.0 / (ph * pw)", "dout /= ph * pw\n    scale = 1.0",
-            ("test_avg_pool_backward",), "in place"),
+            (AB_PLAIN,), "in place"),
     Mistake("avg_backward_assign_not_accumulate", "pooling", "avg_pool_backward",
             "dx[:, :, top:top + ph, left:left + pw] += scale", "dx[:, :, top:top + ph, left:left + pw] = scale",
-            ("test_avg_pool_backward",), "instead of accumulating with +="),
+            (AB_STRIDE,), "instead of accumulating with +="),
     Mistake("global_backward_not_divided", "pooling", "global_avg_pool",
             "dout[:, :, None, None] / (H * W)", "dout[:, :, None, None]",
             ("test_global_avg_pool",), "Divide by H * W"),
@@ -54,10 +58,18 @@ MISTAKES = [
             (F_PLAIN,), "computed from the height"),
     Mistake("avg_output_size_size_over_stride", "pooling", "avg_pool_forward",
             "H_out = (H - ph) // stride + 1", "H_out = H // stride",
-            ("test_avg_pool_forward",), ""),
+            (AF_STRIDE,), ""),
+    Mistake("avg_pool_height_width_swapped", "pooling", "avg_pool_forward",
+            'ph, pw = pool_param["pool_height"], pool_param["pool_width"]',
+            'ph, pw = pool_param["pool_width"], pool_param["pool_height"]',
+            (AF_NON_SQUARE,), "pool_height and pool_width swapped"),
+    Mistake("avg_backward_only_when_stride_equals_window", "pooling", "avg_pool_backward",
+            "top, left = i * stride, j * stride", "top, left = i * ph, j * pw",
+            (AB_STRIDE,), "only works when the stride equals the window size"),
 ]
 
-REQUIREMENT_CELLS = {"max_pool_forward_naive": MAX_FORWARD_TESTS, "max_pool_backward_naive": MAX_BACKWARD_TESTS}
+REQUIREMENT_CELLS = {"max_pool_forward_naive": MAX_FORWARD_TESTS, "max_pool_backward_naive": MAX_BACKWARD_TESTS,
+                     "avg_pool_forward_naive": AVG_FORWARD_TESTS, "avg_pool_backward_naive": AVG_BACKWARD_TESTS}
 
 # What the demo's "mistakes" student gets wrong: independent mistakes in different exercises.
 DEMO_MISTAKES = ["max_output_size_off_by_one", "max_backward_assign_not_accumulate", "avg_not_divided_by_window"]

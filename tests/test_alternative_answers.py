@@ -1,9 +1,11 @@
 """Correct answers never lose points: independent correct implementations (vectorised instead of loops,
-other formulas, float32 inputs where allowed) pass every hidden check they meet, on many seeds, and pass
-`nbgrader validate` on the release notebook (the visible checks)."""
+other formulas, float32 inputs where allowed) pass every hidden check they meet, on many seeds, pass
+`nbgrader validate` on the release notebook (the visible checks), and keep full marks when the whole
+submission is graded: in a real kernel as plain nbgrader does, and by the grading engine in its sandbox."""
 import pytest
 from test_hidden_checks import hidden_code, hidden_messages, namespace
 
+from autograder.engine.sandbox import isolation
 from autograder.validation import completed_release, correct_answers, validate
 
 SEEDS = range(20)
@@ -126,3 +128,38 @@ def test_alternative_correct_answers_pass_validate(assignment, tmp_path):
     notebooks = [completed_release(assignment, {**answers, **cells}) for _, cells in ALTERNATIVES[assignment]]
     for (name, _), failures in zip(ALTERNATIVES[assignment], validate(notebooks, tmp_path)):
         assert failures == [], f"{name} fails validation: {failures}"
+
+
+def with_every_alternative(assignment):
+    """The correct answers with every alternative of the assignment typed in at once (they answer
+    different exercises), as a student would hand them in."""
+    answers = correct_answers(assignment)
+    for _, cells in ALTERNATIVES[assignment]:
+        answers.update(cells)
+    return answers
+
+
+@pytest.mark.parametrize("assignment", [pytest.param(a, marks=pytest.mark.xdist_group(f"alternatives-{a}"))
+                                        for a in ALTERNATIVES])
+def test_alternative_correct_answers_keep_full_marks_in_a_kernel(assignment, tmp_path):
+    """Plain nbgrader's way: the source notebook (hidden tests included) run top to bottom in a real kernel."""
+    from conftest import run_source_with_answers, test_cell_scores
+
+    nb = run_source_with_answers(assignment, with_every_alternative(assignment), tmp_path)
+    lost = {cell: score for cell, score in test_cell_scores(nb).items() if score[0] < score[1]}
+    assert not lost, lost
+
+
+@pytest.mark.skipif(isolation() != "namespaces", reason="needs root with unshare/setpriv (the engine's full isolation)")
+@pytest.mark.parametrize("assignment", [pytest.param(a, marks=pytest.mark.xdist_group("engine"))
+                                        for a in ALTERNATIVES])
+def test_alternative_correct_answers_keep_full_marks_under_the_engine(assignment, tmp_path):
+    """The grading engine's way: the submission graded in its sandbox (bans, loop rule, proxies)."""
+    from test_engine_bans import grade
+
+    from autograder import sample_class
+
+    cells, result = grade(tmp_path, assignment, sample_class.submission(assignment, with_every_alternative(assignment)),
+                          student="honest")
+    lost = {gid: cell.error for gid, cell in cells.items() if not cell.passed}
+    assert not lost, lost

@@ -362,7 +362,8 @@ def test_layer_checks_do_not_count_the_helpers_again(answers):
     """A loop in im2col costs the im2col cell only (its own check, which runs first, found it); a loop in
     the layer itself costs the layer. A loop im2col's own check did not find counts in the layer."""
     looping = load_solution(ASSIGNMENT, by_name(ASSIGNMENT, "im2col_loops_over_positions").apply(answers))
-    assert not checks.verdict_conv_forward_im2col(looping.conv_forward_im2col, checks.conv_cases(1), 1).passed
+    unseen = 424_242   # a seed no im2col check of this process has used (the excuse is remembered per seed)
+    assert not checks.verdict_conv_forward_im2col(looping.conv_forward_im2col, checks.conv_cases(unseen), unseen).passed
     assert checks.LOOP_RULE in message(checks.verdict_im2col(looping.im2col, checks.conv_cases(0), 0))
     assert checks.verdict_conv_forward_im2col(looping.conv_forward_im2col, checks.conv_cases(0), 0).passed
     source = answers["conv_forward_im2col"].replace(

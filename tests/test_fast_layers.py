@@ -362,6 +362,26 @@ def test_the_time_probe_is_the_one_the_notebook_states():
     assert checks._time_probe(0, "1x1")["x"].shape == (4, 1, 256, 256)
 
 
+def test_a_loop_driven_from_c_fails_the_time_measure_for_the_student_as_for_the_grader(solution):
+    """A position loop made of C calls only runs no line per position: the time measure fails it, in the
+    student's check_no_position_loops as in the hidden check, with the same sentence; the answer passes."""
+    from test_engine_redteam import MAPPED_IN_C
+
+    from convbook import tracing
+
+    namespace = {"np": np}
+    exec(compile(MAPPED_IN_C, "<cell>", "exec"), namespace)
+    small, large = checks._probe_inputs(0, "conv")
+    many = checks._time_probe(0, "conv")
+    probes = [(p["x"], p["HH"], p["WW"], p["stride"], p["pad"]) for p in (small, large, many)]
+    with pytest.raises(AssertionError, match="copying its input once") as failure:
+        tracing.check_no_position_loops(namespace["im2col"], *probes, positions=(72, 7744, 262144))
+    assert tracing.LOOP_RULE in str(failure.value) and "N * H' * W' = 262144" in str(failure.value)
+    text = message(checks.verdict_im2col(namespace["im2col"], conv_grid(0), 0))
+    assert tracing.LOOP_RULE in text and "copying its input once" in text and "N * H' * W' = 262144" in text
+    tracing.check_no_position_loops(solution.im2col, *probes, positions=(72, 7744, 262144))
+
+
 def test_loop_rule_passes_vectorized_code_and_loops_over_offsets_and_channels(solution):
     assert checks.verdict_im2col(im2col_channel_and_offset_loops, conv_grid(0), 0).passed
     assert checks.verdict_im2col(solution.im2col, conv_grid(0), 0).passed

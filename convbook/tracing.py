@@ -145,6 +145,38 @@ def _arrays(value, ndarray, depth=3):
     return []
 
 
+def _sealed(value, key, parts, depth=3, numbered=None):
+    """value with every exact ndarray in it (in tuples and lists nested up to `depth`, as _arrays finds them)
+    replaced by a copy XORed with a keystream: SHAKE-256 of key and the array's number. Sealing twice gives
+    the value back. parts: (ndarray, uint8, frombuffer, bitwise_xor, shake_256).
+
+    The grader seals the arguments of a timed count with the sandbox's secret; only the guard can open
+    them, so student code that sees the request on its way (a patched decode) cannot do the work early."""
+    ndarray, uint8, frombuffer, xor, shake = parts
+    numbered = [0] if numbered is None else numbered
+    if type(value) is ndarray:
+        sealed = ndarray.copy(value)              # C-ordered and writable
+        data = ndarray.view(ndarray.reshape(sealed, -1), uint8)
+        stream = frombuffer(shake(key + numbered[0].to_bytes(8, "big")).digest(data.size), uint8)
+        xor(data, stream, out=data)
+        numbered[0] += 1
+        return sealed
+    if depth and type(value) in (tuple, list):
+        items = [_sealed(item, key, parts, depth - 1, numbered) for item in value]
+        return tuple(items) if type(value) is tuple else items
+    return value
+
+
+def seal(args, secret, nonce):
+    """args of a count request, sealed for the guard holding `secret` (see _sealed); nonce: the request's."""
+    import hashlib
+
+    import numpy as np
+
+    parts = (np.ndarray, np.uint8, np.frombuffer, np.bitwise_xor, hashlib.shake_256)
+    return _sealed(args, bytes(secret) + b"|" + nonce.encode() + b"|", parts)
+
+
 def _unit_ns(arrays, copy, setitem, clock, repeat=3):
     """The unit of the time measure: CPU nanoseconds of one copy of `arrays` (the call's input) into buffers
     already in memory, the least of `repeat` copies (a busy machine only ever makes a copy slower)."""
@@ -354,6 +386,7 @@ def install_guard(secret, reply_fd, banned=(), strict=True):
 def _install_guard(secret, reply_fd, banned, strict):
     import _hashlib
     import gc
+    import hashlib
     import resource
     import signal
     import time
@@ -380,6 +413,7 @@ def _install_guard(secret, reply_fd, banned, strict):
     clock, copy_array, set_items, unit_ns, arrays_of = (time.thread_time_ns, ndarray.copy, ndarray.__setitem__,
                                                         _unit_ns, _arrays)
     gc_enabled, gc_disable, gc_enable = gc.isenabled, gc.disable, gc.enable
+    open_sealed, seal_parts = _sealed, (ndarray, np.uint8, np.frombuffer, np.bitwise_xor, hashlib.shake_256)
     sigmask, block, setmask, all_signals = (signal.pthread_sigmask, signal.SIG_BLOCK, signal.SIG_SETMASK,
                                             signal.valid_signals())
     secret = bytes(secret)
@@ -475,17 +509,24 @@ def _install_guard(secret, reply_fd, banned, strict):
                 times[tid] = -1   # unknown: counted as work below
         return times
 
-    def quiet_unit(arrays):
-        """_unit_ns with no garbage collection (no student finalizer) and no signal handler running in it."""
+    def hold():
+        """Hold off garbage collection (student finalizers) and signals (student handlers): (state to restore)."""
         collecting = gc_enabled()
         gc_disable()
-        mask = sigmask(block, all_signals)
+        return collecting, sigmask(block, all_signals)
+
+    def release(held):
+        sigmask(setmask, held[1])
+        if held[0]:
+            gc_enable()
+
+    def quiet_unit(arrays):
+        """_unit_ns with no student code (finalizer, signal handler) running in it."""
+        held = hold()
         try:
             return unit_ns(arrays, copy_array, set_items, clock)
         finally:
-            sigmask(setmask, mask)
-            if collecting:
-                gc_enable()
+            release(held)
 
     def count(nonce, fn, fn_args, skip, box=None):
         if state["counting"]:
@@ -498,13 +539,22 @@ def _install_guard(secret, reply_fd, banned, strict):
             except (ValueError, OSError):
                 pass
         interference.clear()
-        arrays = arrays_of(fn_args, ndarray)
         state["own"] += 1
+        held = None
         try:
             threads_before = other_threads_cpu()   # other threads may exist (tqdm's monitor): judged by their work
             if other_processes():
                 interference.append("a process started by your code was running while the lines were counted")
-            unit = quiet_unit(arrays)
+            # from the opening of the grader's sealed arguments to the start of the clock, no student code runs
+            held = hold()
+            if box is None:
+                fn_args = open_sealed(fn_args, secret + b"|" + nonce.encode() + b"|", seal_parts)
+            arrays = arrays_of(fn_args, ndarray)
+            unit = unit_ns(arrays, copy_array, set_items, clock)
+        except BaseException:  # noqa: B036 (arguments the student's code changed on their way: their error)
+            if held is not None:
+                release(held)
+            raise
         finally:
             state["own"] -= 1
         done = object()
@@ -518,6 +568,7 @@ def _install_guard(secret, reply_fd, banned, strict):
         settrace(on_call)
         state["counting"], state["own"] = True, state["own"] - 1
         start = clock()
+        release(held)   # a finalizer or signal handler of the student's that runs from here on is timed
         try:
             result = fn(*fn_args)
         except BaseException as exc:  # noqa: B036 (the student's error, reported below)

@@ -149,6 +149,34 @@ def test_a_loop_compiled_without_exec_and_relabelled_scores_zero(tmp_path):
     assert_zero(cells, IM2COL, words=(tracing.LOOP_RULE, "copying its input once"))
 
 
+WORK_DONE_ON_THE_WAY_IN = POSITION_LOOP + '''
+import sys
+_main = sys.modules["__main__"]               # the sandbox's child: its functions are plain globals
+_genuine_decode, _done = _main.decode, {}
+def _decode(tree, blobs, namespace=None):
+    """The child's decode, patched: the position loop runs here, before any counter or clock starts."""
+    args = _genuine_decode(tree, blobs, namespace)
+    if type(args) is list and len(args) == 5 and getattr(args[0], "ndim", 0) == 4:
+        _done[args[0].shape] = position_loop(*args)
+    return args
+_main.decode = _decode
+def by_work_done_earlier(x, HH, WW, stride, pad):
+    return _done.pop(x.shape) if x.shape in _done else position_loop(x, HH, WW, stride, pad)
+'''
+
+
+def test_a_loop_run_while_the_request_is_decoded_scores_zero(tmp_path):
+    """Hole: student code can patch the child's own functions (sys.modules["__main__"].decode): the loop
+    then runs on the request's arguments before the guard's counter and clock start, and the measured call
+    only returns its result (1 line, no time). Fixed by design: the grader seals the arguments of a count
+    with the sandbox's secret, which only the guard holds; it opens them after its counter and clock are
+    ready, with no student code running in between, so work done earlier is done on noise."""
+    nb = submission("fast_layers", im2col=LOOPY_IM2COL.format(prelude="pass", compute="by_work_done_earlier"))
+    nb = with_extra_cell(nb, WORK_DONE_ON_THE_WAY_IN, after="im2col")
+    cells, result = grade(tmp_path, "fast_layers", nb)
+    assert_zero(cells, IM2COL, words=("did not return the right values",))
+
+
 def test_slow_but_loop_free_answers_keep_full_marks(tmp_path):
     """Honest answers never lose points to the time measure: index arrays, np.add.at, copies of sliding
     windows, tensordot, einsum, and the loops the notebook allows (channels, kernel offsets)."""

@@ -136,17 +136,22 @@ def _tracer(push, student, dirs, layers_file=_LAYERS_FILE, flags=_GENERATOR_FLAG
     return on_call, local
 
 
-def _arrays(value, ndarray, depth=3):
-    """The exact ndarrays in value, a tuple or list of them (nested up to `depth`); nothing else is looked at."""
+def arrays_in(value, ndarray=None, depth=3):
+    """The exact ndarrays in value, a tuple or list of them (nested up to `depth`); nothing else is looked at.
+    ndarray: numpy's (the guard passes the one it took at install)."""
+    if ndarray is None:
+        import numpy as np
+
+        ndarray = np.ndarray
     if type(value) is ndarray:
         return [value]
     if depth and type(value) in (tuple, list):
-        return [a for item in value for a in _arrays(item, ndarray, depth - 1)]
+        return [a for item in value for a in arrays_in(item, ndarray, depth - 1)]
     return []
 
 
 def _sealed(value, key, parts, depth=3, numbered=None):
-    """value with every exact ndarray in it (in tuples and lists nested up to `depth`, as _arrays finds them)
+    """value with every exact ndarray in it (in tuples and lists nested up to `depth`, as arrays_in finds them)
     replaced by a copy XORed with a keystream: SHAKE-256 of key and the array's number. Sealing twice gives
     the value back. parts: (ndarray, uint8, frombuffer, bitwise_xor, shake_256).
 
@@ -203,7 +208,7 @@ def count_lines(fn, args, skip=()):
 
     import numpy as np
 
-    clock, arrays = time.thread_time_ns, _arrays(args, np.ndarray)
+    clock, arrays = time.thread_time_ns, arrays_in(args, np.ndarray)
     unit = _unit_ns(arrays, np.ndarray.copy, np.ndarray.__setitem__, clock)
     done = object()
     tally = _tally(done)
@@ -411,7 +416,7 @@ def _install_guard(secret, reply_fd, banned, strict):
     # the time measure's clock, copy and unit, and what keeps student code out of the unit (its finalizers,
     # its signal handlers): taken now, so that nothing student code patches later reaches them
     clock, copy_array, set_items, unit_ns, arrays_of = (time.thread_time_ns, ndarray.copy, ndarray.__setitem__,
-                                                        _unit_ns, _arrays)
+                                                        _unit_ns, arrays_in)
     gc_enabled, gc_disable, gc_enable = gc.isenabled, gc.disable, gc.enable
     open_sealed, seal_parts = _sealed, (ndarray, np.uint8, np.frombuffer, np.bitwise_xor, hashlib.shake_256)
     sigmask, block, setmask, all_signals = (signal.pthread_sigmask, signal.SIG_BLOCK, signal.SIG_SETMASK,
@@ -551,6 +556,9 @@ def _install_guard(secret, reply_fd, banned, strict):
                 fn_args = open_sealed(fn_args, secret + b"|" + nonce.encode() + b"|", seal_parts)
             arrays = arrays_of(fn_args, ndarray)
             unit = unit_ns(arrays, copy_array, set_items, clock)
+            unit_bytes = 0   # what the unit copied: the grader checks it is what it sent
+            for array in arrays:
+                unit_bytes += array.nbytes
         except BaseException:  # noqa: B036 (arguments the student's code changed on their way: their error)
             if held is not None:
                 release(held)
@@ -609,7 +617,8 @@ def _install_guard(secret, reply_fd, banned, strict):
         notes = counts["interference"] + interference
         body = {"nonce": nonce, "total": counts["total"], "reference_calls": counts["reference_calls"],
                 "per_line": [[f, line, n] for (f, line), n in counts["per_line"].items()],
-                "interference": notes, "ok": error is None, "cpu_ns": spent, "unit_ns": unit}
+                "interference": notes, "ok": error is None, "cpu_ns": spent, "unit_ns": unit,
+                "unit_bytes": unit_bytes}
         npy = b""
         if layout is not None:   # the array itself, as an .npy blob
             body["result"] = {"dtype": layout[0], "shape": list(layout[1])}

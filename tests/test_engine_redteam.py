@@ -177,6 +177,30 @@ def test_a_loop_run_while_the_request_is_decoded_scores_zero(tmp_path):
     assert_zero(cells, IM2COL, words=("did not return the right values",))
 
 
+BALLAST_ON_THE_WAY_IN = '''\
+import sys
+_main = sys.modules["__main__"]
+_genuine_decode = _main.decode
+def _decode(tree, blobs, namespace=None):
+    """The child's decode, patched: 400 MB more input, so that one copy of the input (the unit) is slow."""
+    args = _genuine_decode(tree, blobs, namespace)
+    if type(args) is list and len(args) == 5 and getattr(args[0], "size", 0) > 200_000:   # the timed input only
+        args.append(np.zeros(50_000_000))
+    return args
+_main.decode = _decode
+'''
+
+
+def test_a_unit_inflated_with_extra_input_scores_zero(tmp_path):
+    """The time measure's unit is one copy of the input: an input made larger on its way in (a patched
+    decode adding an array the function ignores) would make a loop look cheap. The guard reports the bytes
+    it copied, signed, and the grader checks them against what it sent."""
+    mapped = MAPPED_IN_C.replace("def im2col(x, HH, WW, stride, pad):", "def im2col(x, HH, WW, stride, pad, *ballast):")
+    nb = with_extra_cell(submission("fast_layers", im2col=mapped), BALLAST_ON_THE_WAY_IN, after="im2col")
+    cells, result = grade(tmp_path, "fast_layers", nb)
+    assert_zero(cells, IM2COL, words=("changed on their way",))
+
+
 def test_slow_but_loop_free_answers_keep_full_marks(tmp_path):
     """Honest answers never lose points to the time measure: index arrays, np.add.at, copies of sliding
     windows, tensordot, einsum, and the loops the notebook allows (channels, kernel offsets)."""

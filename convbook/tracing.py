@@ -5,13 +5,13 @@ A function with no Python loop over the images N or the output positions H', W' 
 number of Python lines whatever N, H' and W' are; a loop over them runs its body once per image or
 position. A loop driven from C (map, itertools, a comprehension in a library) runs no line of yours, but
 it still costs at least a hundred nanoseconds or so per position, while numpy's own loops cost a few per
-number: on an input with one channel, a 2x2 kernel and N * H' * W' = 262,144 positions, the CPU time of
+number: on an input with one channel, a 2x1 kernel and N * H' * W' = 262,144 positions, the CPU time of
 the call is compared with the time of copying its input once, measured in the same process at the same
 moment (TIME_LIMIT). `check_no_position_loops` measures both, with the same rule and message as the grader:
 
     x_small, x_large = np.zeros((2, 3, 5, 6)), np.zeros((16, 3, 21, 22))    # 2x3 windows, stride 1, pad 1:
-    x_many = np.zeros((4, 1, 255, 255))                                       # 2x2 windows, stride 1, pad 1
-    check_no_position_loops(im2col, (x_small, 2, 3, 1, 1), (x_large, 2, 3, 1, 1), (x_many, 2, 2, 1, 1),
+    x_many = np.zeros((4, 1, 255, 254))                                       # 2x1 windows, stride 1, pad 1
+    check_no_position_loops(im2col, (x_small, 2, 3, 1, 1), (x_large, 2, 3, 1, 1), (x_many, 2, 1, 1, 1),
                             positions=(2 * 6 * 6, 16 * 22 * 22, 4 * 256 * 256))   # N * H' * W' of each
 
 Which lines count: every line of Python code that is not a library's (not a file of the Python
@@ -304,7 +304,7 @@ def check_no_position_loops(fn, small_args, large_args, many_args=None, *, posit
 
     small_args, large_args: fn's arguments on two inputs that differ only in N, H' and W' (the same
     channels and kernel): the Python lines must not grow; many_args: on an input with one channel, a
-    2x2 kernel (or window) and very many positions: the call must stay within TIME_LIMIT copies of its
+    2x1 kernel (or window) and very many positions: the call must stay within TIME_LIMIT copies of its
     input. positions: N * H' * W' of each input, for the message; skip: the helpers fn calls that are
     checked on their own (their lines count too). Returns None (nbgrader reads a number left in a test
     cell as its score).

@@ -415,7 +415,7 @@ def test_a_position_loop_hidden_in_a_skipped_helper_scores_zero(tmp_path):
 SELF_CHECK = '''\
 import convbook
 convbook.check_no_position_loops(im2col, (np.zeros((1, 1, 4, 4)), 2, 2, 1, 0), (np.zeros((4, 1, 9, 9)), 2, 2, 1, 0),
-                                 positions=(9, 256))
+                                 (np.ones((4, 1, 255, 254)), 2, 1, 1, 1), positions=(9, 256, 262144))
 '''
 
 
@@ -435,6 +435,7 @@ def test_the_students_own_loop_check_runs_in_the_clean_room_without_a_flag():
         header, _ = clean._request({"op": "run", "cells": [SELF_CHECK]})
     cell = header["cells"][0]
     assert cell["ok"] and not cell["refused"], cell
+    assert "copies of its input in time" in cell["stdout"], cell     # the time measure ran there too
 
 
 # --- the grader's own resources: the clean room is a second budget ------------------------------------

@@ -239,8 +239,8 @@ def time_ratio(count):
 
 def least_ratio(measure, tries=TIME_TRIES):
     """The count of the least time ratio among up to `tries` calls of measure() (a count_lines reply each);
-    it stops at the first one within TIME_LIMIT, at one over 4 times the limit (no noise does that to CPU
-    time: a loop), or at one that failed."""
+    it stops at the first one within TIME_LIMIT, at one over twice the limit (8 times the slowest honest
+    answer: no noise does that to CPU time, a loop does), or at one that failed."""
     best = None
     for _ in range(tries):
         count = measure()
@@ -248,7 +248,7 @@ def least_ratio(measure, tries=TIME_TRIES):
             return count
         if best is None or time_ratio(count) < time_ratio(best):
             best = count
-        if time_ratio(best) <= TIME_LIMIT or time_ratio(best) > 4 * TIME_LIMIT:
+        if time_ratio(best) <= TIME_LIMIT or time_ratio(best) > 2 * TIME_LIMIT:
             break
     return best
 

@@ -41,7 +41,7 @@ MISTAKES = [
             "    windows = map(x_pad.__getitem__, itertools.product(range(N), [slice(None)], rows, columns))\n"
             "    cols[...] = np.array(list(windows)).reshape(N, H_out, W_out, C, HH, WW).transpose(3, 4, 5, 0, 1, 2)\n",
             IM2COL_TESTS + ("test_conv_forward_im2col",),   # its time also counts in the layer's visible check
-            "copying its input once"),
+            "has a Python loop over the images or the output positions"),   # (the rule's one sentence, timed)
     Mistake("im2col_stride_ignored", A, "im2col",
             "pixels = x_pad[:, :, k:k + stride * H_out:stride, l:l + stride * W_out:stride]",
             "pixels = x_pad[:, :, k:k + H_out, l:l + W_out]",

@@ -1,12 +1,18 @@
-"""The loop rule of Assignment 4: count the Python lines your code runs, on a small and a large input.
+"""The loop rule of Assignment 4: count the Python lines your code runs on a small and a large input,
+and time it on an input with very many positions.
 
 A function with no Python loop over the images N or the output positions H', W' runs about the same
 number of Python lines whatever N, H' and W' are; a loop over them runs its body once per image or
-position. `check_no_position_loops` measures that, with the same rule and message as the grader:
+position. A loop driven from C (map, itertools, a comprehension in a library) runs no line of yours, but
+it still costs at least a hundred nanoseconds or so per position, while numpy's own loops cost a few per
+number: on an input with one channel, a 2x1 kernel and N * H' * W' = 262,144 positions, the CPU time of
+the call is compared with the time of copying its input once, measured in the same process at the same
+moment (TIME_LIMIT). `check_no_position_loops` measures both, with the same rule and message as the grader:
 
     x_small, x_large = np.zeros((2, 3, 5, 6)), np.zeros((16, 3, 21, 22))    # 2x3 windows, stride 1, pad 1:
-    check_no_position_loops(im2col, (x_small, 2, 3, 1, 1), (x_large, 2, 3, 1, 1),
-                            positions=(2 * 6 * 6, 16 * 22 * 22))        # N * H' * W' of each
+    x_many = np.zeros((4, 1, 255, 254))                                       # 2x1 windows, stride 1, pad 1
+    check_no_position_loops(im2col, (x_small, 2, 3, 1, 1), (x_large, 2, 3, 1, 1), (x_many, 2, 1, 1, 1),
+                            positions=(2 * 6 * 6, 16 * 22 * 22, 4 * 256 * 256))   # N * H' * W' of each
 
 Which lines count: every line of Python code that is not a library's (not a file of the Python
 installation, its site-packages, this package or the grader's), so lambdas, comprehensions, nested functions,
@@ -25,9 +31,33 @@ import sysconfig
 
 THREAD_CPU_NS = 5_000_000   # CPU time other threads may use while lines are counted (a sleeping monitor: ~0)
 LOOP_TOLERANCE = 4   # lines; a loop over N, H' or W' adds at least one line per extra iteration
+# The time measure: CPU time of the call / CPU time of one copy of its input, on the grader's input with many
+# positions (one channel, a 2x1 kernel or window, N * H' * W' = 262,144). `python -m bench.loop_rule` prints
+# it for every answer below (2 cores shared, load average 4-5; the ranges are over 3 runs, one with a
+# memory-bound process on the other core), the least of TIME_TRIES each:
+#   honest   the course's answers                                        1.5 - 49  (conv_forward_im2col 20-49)
+#            index arrays, np.add.at, as_strided, tensordot              2.7 - 45  (max_pool_backward np.add.at)
+#            sliding-window copies, np.bincount, put_along_axis, einsum  2.9 - 24
+#            loops over the channels and the offsets                     3.3 - 30
+#            the course's layers on index-array im2col / add.at col2im  14 - 58
+#   looped   builtin max mapped over Python numbers (pool forward)     340 - 362
+#            Python numbers zipped per position (im2col)               620 - 660
+#            one numpy call per position mapped in C, MAPPED_IN_C      883 - 1981
+#            the catalogue's im2col_loops_over_positions              1378 - 1431
+#            POSITION_LOOP untraced (audit hook, relabel, compile)    2025 - 4780
+#            POSITION_LOOP traced, one np.dot per position mapped     4575 - 5591
+# In the grading sandbox (`python -m bench.loop_rule --sandbox`: the guard's measure, traced, one BLAS thread)
+# the course's answers give 4.4 - 45, the other correct ones 4.5 - 63 (the first call in a fresh process
+# up to 135: see least_ratio), the loops 393 (Python numbers), 991 - 2720 (numpy calls), 10,179 (traced).
+# 230 leaves 3.7x to the slowest honest answer (63) and 3.8x to the fastest loop of numpy calls (883, the
+# kind every looped answer of the tests and the catalogue is); loops of Python numbers only (340) are
+# caught with 1.5x to spare.
+TIME_LIMIT = 230
+TIME_TRIES = 3       # a call over the limit is measured again, up to this many times in all; the least counts
 LOOP_RULE = "has a Python loop over the images or the output positions"
 CALLS_REFERENCE = ("calls convbook.layers.{fn}, the instructor's reference layer: this exercise is to "
                    "write it yourself.")
+LET_NUMPY = "Let numpy do that loop: slices with a step, reshape and transpose, one matrix product."
 _GENERATOR_FLAGS = 0x20 | 0x80 | 0x200   # CO_GENERATOR, CO_COROUTINE, CO_ASYNC_GENERATOR
 _RESUME = 151                          # the RESUME opcode (3.11+): at offset f_lasti with arg 0, a fresh start
 _LAYERS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "layers.py")
@@ -115,24 +145,116 @@ def _tracer(push, student, dirs, layers_file=_LAYERS_FILE, flags=_GENERATOR_FLAG
     return on_call, local
 
 
+def arrays_in(value, ndarray=None, depth=3):
+    """The exact ndarrays in value, a tuple or list of them (nested up to `depth`); nothing else is looked at.
+    ndarray: numpy's (the guard passes the one it took at install)."""
+    if ndarray is None:
+        import numpy as np
+
+        ndarray = np.ndarray
+    if type(value) is ndarray:
+        return [value]
+    if depth and type(value) in (tuple, list):
+        return [a for item in value for a in arrays_in(item, ndarray, depth - 1)]
+    return []
+
+
+def _sealed(value, key, parts, depth=3, numbered=None):
+    """value with every exact ndarray in it (in tuples and lists nested up to `depth`, as arrays_in finds them)
+    replaced by a copy XORed with a keystream: SHAKE-256 of key and the array's number. Sealing twice gives
+    the value back. parts: (ndarray, uint8, frombuffer, bitwise_xor, shake_256).
+
+    The grader seals the arguments of a timed count with the sandbox's secret; only the guard can open
+    them, so student code that sees the request on its way (a patched decode) cannot do the work early."""
+    ndarray, uint8, frombuffer, xor, shake = parts
+    numbered = [0] if numbered is None else numbered
+    if type(value) is ndarray:
+        sealed = ndarray.copy(value)              # C-ordered and writable
+        data = ndarray.view(ndarray.reshape(sealed, -1), uint8)
+        stream = frombuffer(shake(key + numbered[0].to_bytes(8, "big")).digest(data.size), uint8)
+        xor(data, stream, out=data)
+        numbered[0] += 1
+        return sealed
+    if depth and type(value) in (tuple, list):
+        items = [_sealed(item, key, parts, depth - 1, numbered) for item in value]
+        return tuple(items) if type(value) is tuple else items
+    return value
+
+
+def seal(args, secret, nonce):
+    """args of a count request, sealed for the guard holding `secret` (see _sealed); nonce: the request's."""
+    import hashlib
+
+    import numpy as np
+
+    parts = (np.ndarray, np.uint8, np.frombuffer, np.bitwise_xor, hashlib.shake_256)
+    return _sealed(args, bytes(secret) + b"|" + nonce.encode() + b"|", parts)
+
+
+def _unit_ns(arrays, copy, setitem, clock, repeat=3):
+    """The unit of the time measure: CPU nanoseconds of one copy of `arrays` (the call's input) into buffers
+    already in memory, the least of `repeat` copies (a busy machine only ever makes a copy slower)."""
+    buffers = [copy(a) for a in arrays]
+    best = -1
+    for _ in range(repeat):
+        start = clock()
+        for i in range(len(arrays)):
+            setitem(buffers[i], Ellipsis, arrays[i])
+        spent = clock() - start
+        best = spent if best < 0 or spent < best else best
+    return max(best, 1)
+
+
 def count_lines(fn, args, skip=()):
-    """Run fn(*args) under sys.settrace and count the lines of the student's code it runs.
+    """Run fn(*args) under sys.settrace, count the lines of the student's code it runs and time it.
 
     skip: helpers checked on their own (kept for the callers; every line is counted, theirs too).
     Returns {"total": int, "per_line": {(function, line): count}, "reference_calls": [names],
-    "interference": [sentences], "result": what fn returned}.
+    "interference": [sentences], "result": what fn returned, "cpu_ns": CPU time of the call,
+    "unit_ns": CPU time of one copy of its input (see time_ratio)}.
     """
+    import time
+
+    import numpy as np
+
+    clock, arrays = time.thread_time_ns, arrays_in(args, np.ndarray)
+    unit = _unit_ns(arrays, np.ndarray.copy, np.ndarray.__setitem__, clock)
     done = object()
     tally = _tally(done)
     next(tally)
     on_call, _ = _tracer(tally.send, {id(c): c for c in code_objects(fn)}, library_dirs())
     previous = sys.gettrace()
     sys.settrace(on_call)
+    start = clock()
     try:
         result = fn(*args)
     finally:
+        spent = clock() - start
         sys.settrace(previous)
-    return {**tally.send(done), "result": result}
+    unit = min(unit, _unit_ns(arrays, np.ndarray.copy, np.ndarray.__setitem__, clock))
+    return {**tally.send(done), "result": result, "cpu_ns": spent, "unit_ns": unit}
+
+
+def time_ratio(count):
+    """CPU time of a measured call in units of one copy of its input (count: a count_lines reply)."""
+    return count["cpu_ns"] / max(count["unit_ns"], 1)
+
+
+def least_ratio(measure, tries=TIME_TRIES):
+    """The count of the least time ratio among up to `tries` calls of measure() (a count_lines reply each);
+    it stops at the first one within TIME_LIMIT, at one that failed, or at one over 10 times the limit (a
+    Python loop: 36 times the slowest correct answer, which no noise explains). The first call on a large
+    input in a fresh process pays its page faults: an index-array im2col measured 135 there, 60 after."""
+    best = None
+    for _ in range(tries):
+        count = measure()
+        if not count.get("ok", True) or count.get("interference") or "cpu_ns" not in count:
+            return count
+        if best is None or time_ratio(count) < time_ratio(best):
+            best = count
+        if time_ratio(best) <= TIME_LIMIT or time_ratio(best) > 10 * TIME_LIMIT:
+            break
+    return best
 
 
 def loop_rule_message(name, small, large, positions=None, helpers=(), excused=()):
@@ -162,23 +284,40 @@ def loop_rule_message(name, small, large, positions=None, helpers=(), excused=()
                   f"{func} costs the points of both)")
     return (f"{name} {LOOP_RULE}, which this notebook rules out (loop over the kernel offsets, or not at all). "
             f"On an input with {small_size} your code ran {small['total']} Python lines; on one with "
-            f"{large_size} (same channels and kernel) it ran {large['total']}: {where}. "
-            "Let numpy do that loop: slices with a step, reshape and transpose, one matrix product.")
+            f"{large_size} (same channels and kernel) it ran {large['total']}: {where}. {LET_NUMPY}")
 
 
-def check_no_position_loops(fn, small_args, large_args, *, positions=None, skip=(), name=None):
-    """Fail (AssertionError, with the grader's message) if fn has a Python loop over N, H' or W'.
+def time_rule_message(name, many, positions=None):
+    """The grader's sentence for the timed call `many` (a count_lines reply on the input with many
+    positions, the least of a few: see least_ratio), or "" when the rule holds."""
+    if "cpu_ns" not in many:   # a proxy that does not time its calls
+        return ""
+    ratio = time_ratio(many)
+    if ratio <= TIME_LIMIT:
+        return ""
+    size = f"N * H' * W' = {positions} output positions" if positions else "very many output positions"
+    return (f"{name} {LOOP_RULE}, which this notebook rules out (loop over the kernel offsets, or not at all). "
+            f"On an input with one channel and {size} your code took {ratio:.0f} times the CPU time of "
+            f"copying its input once (best of up to {TIME_TRIES} runs; the limit is {TIME_LIMIT}): that is "
+            "work done once per position, even where no line of yours runs per position (map, itertools, "
+            f"a list of slices or of Python numbers, np.array of a list). {LET_NUMPY}")
+
+
+def check_no_position_loops(fn, small_args, large_args, many_args=None, *, positions=None, skip=(), name=None):
+    """Fail (AssertionError, with the grader's message) if fn has a loop over N, H' or W'.
 
     small_args, large_args: fn's arguments on two inputs that differ only in N, H' and W' (the same
-    channels and kernel); positions: (N * H' * W' of each), for the message; skip: helper functions
-    whose lines are not counted (e.g. your im2col inside conv_forward_im2col, checked on its own).
-    Returns None (nbgrader reads a number left in a test cell as its score).
+    channels and kernel): the Python lines must not grow; many_args: on an input with one channel, a
+    2x1 kernel (or window) and very many positions: the call must stay within TIME_LIMIT copies of its
+    input. positions: N * H' * W' of each input, for the message; skip: the helpers fn calls that are
+    checked on their own (their lines count too). Returns None (nbgrader reads a number left in a test
+    cell as its score).
     """
     import copy
 
     name = name or getattr(fn, "__name__", "your function")
-    counts = []
-    for args in (small_args, large_args):
+
+    def measure(args):
         remote = getattr(fn, "count_lines", None)   # a function running in the grading engine's sandbox
         here = []   # inside the engine's sandbox, its guard counts (a trace function of ours is refused there)
         if callable(remote):
@@ -190,13 +329,22 @@ def check_no_position_loops(fn, small_args, large_args, *, positions=None, skip=
         if count.get("interference") or not count.get("ok", True):
             raise AssertionError(f"{name}: the loop rule could not be measured: "
                                  f"{'; '.join(count.get('interference') or [str(count.get('error'))])}")
-        counts.append(count)
-    small, large = counts
-    message = loop_rule_message(name, small, large, positions)
+        return count
+
+    positions = tuple(positions or ())
+    small, large = measure(small_args), measure(large_args)
+    message = loop_rule_message(name, small, large, positions[:2] or None)
     if message:
         raise AssertionError(message)
-    print(f"{name}: no Python loop over the images or output positions ({small['total']} Python lines "
-          f"on the small input, {large['total']} on the large one).")
+    timed = ""
+    if many_args is not None:
+        many = least_ratio(lambda: measure(many_args))
+        message = time_rule_message(name, many, positions[2] if len(positions) > 2 else None)
+        if message:
+            raise AssertionError(message)
+        timed = f"; {time_ratio(many):.0f} copies of its input in time on the one with many (limit {TIME_LIMIT})"
+    print(f"{name}: no loop over the images or output positions ({small['total']} Python lines "
+          f"on the small input, {large['total']} on the large one{timed}).")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -252,7 +400,11 @@ def install_guard(secret, reply_fd, banned=(), strict=True):
 
 def _install_guard(secret, reply_fd, banned, strict):
     import _hashlib
+    import gc
+    import hashlib
     import resource
+    import signal
+    import time
     import types
 
     import numpy as np
@@ -271,6 +423,14 @@ def _install_guard(secret, reply_fd, banned, strict):
     # the tracer's functions get globals of their own (empty): student code reaches them by sys.gettrace()
     make_tracer = types.FunctionType(_tracer.__code__, {"__builtins__": {}}, "_tracer", _tracer.__defaults__)
     make_tally, own_code_objects, dumps, npy_header = _tally, code_objects, _dumps, _npy_header
+    # the time measure's clock, copy and unit, and what keeps student code out of the unit (its finalizers,
+    # its signal handlers): taken now, so that nothing student code patches later reaches them
+    clock, copy_array, set_items, unit_ns, arrays_of = (time.thread_time_ns, ndarray.copy, ndarray.__setitem__,
+                                                        _unit_ns, arrays_in)
+    gc_enabled, gc_disable, gc_enable = gc.isenabled, gc.disable, gc.enable
+    open_sealed, seal_parts = _sealed, (ndarray, np.uint8, np.frombuffer, np.bitwise_xor, hashlib.shake_256)
+    sigmask, block, setmask, all_signals = (signal.pthread_sigmask, signal.SIG_BLOCK, signal.SIG_SETMASK,
+                                            signal.valid_signals())
     secret = bytes(secret)
     state = {"counting": False, "own": 0}
     student_code = {}   # id -> code object of everything student code executed (its label may change later)
@@ -364,6 +524,25 @@ def _install_guard(secret, reply_fd, banned, strict):
                 times[tid] = -1   # unknown: counted as work below
         return times
 
+    def hold():
+        """Hold off garbage collection (student finalizers) and signals (student handlers): (state to restore)."""
+        collecting = gc_enabled()
+        gc_disable()
+        return collecting, sigmask(block, all_signals)
+
+    def release(held):
+        sigmask(setmask, held[1])
+        if held[0]:
+            gc_enable()
+
+    def quiet_unit(arrays):
+        """_unit_ns with no student code (finalizer, signal handler) running in it."""
+        held = hold()
+        try:
+            return unit_ns(arrays, copy_array, set_items, clock)
+        finally:
+            release(held)
+
     def count(nonce, fn, fn_args, skip, box=None):
         if state["counting"]:
             refuse("convbook.count_lines", "your code started the line counter inside a count")
@@ -376,10 +555,24 @@ def _install_guard(secret, reply_fd, banned, strict):
                 pass
         interference.clear()
         state["own"] += 1
+        held = None
         try:
             threads_before = other_threads_cpu()   # other threads may exist (tqdm's monitor): judged by their work
             if other_processes():
                 interference.append("a process started by your code was running while the lines were counted")
+            # from the opening of the grader's sealed arguments to the start of the clock, no student code runs
+            held = hold()
+            if box is None:
+                fn_args = open_sealed(fn_args, secret + b"|" + nonce.encode() + b"|", seal_parts)
+            arrays = arrays_of(fn_args, ndarray)
+            unit = unit_ns(arrays, copy_array, set_items, clock)
+            unit_bytes = 0   # what the unit copied: the grader checks it is what it sent
+            for array in arrays:
+                unit_bytes += array.nbytes
+        except BaseException:  # noqa: B036 (arguments the student's code changed on their way: their error)
+            if held is not None:
+                release(held)
+            raise
         finally:
             state["own"] -= 1
         done = object()
@@ -392,20 +585,29 @@ def _install_guard(secret, reply_fd, banned, strict):
         state["own"] += 1
         settrace(on_call)
         state["counting"], state["own"] = True, state["own"] - 1
+        start = clock()
+        release(held)   # a finalizer or signal handler of the student's that runs from here on is timed
         try:
             result = fn(*fn_args)
         except BaseException as exc:  # noqa: B036 (the student's error, reported below)
             error = describe(exc)
             exc.__traceback__ = None   # it led to this frame
         finally:
+            spent = clock() - start
             state["own"] += 1
             still_ours = gettrace() is on_call
             settrace(None)
             state["counting"], state["own"] = False, state["own"] - 1
+        first = result[0] if type(result) is tuple and result else result
+        # the result as it is now: whatever changes it later (another thread, a finalizer) is not in the reply
+        raw, layout = b"", None
+        if type(first) is ndarray and first.dtype.kind in "biuf":
+            raw, layout = first.tobytes(), (first.dtype.str, tuple(first.shape))
         if not still_ours:
             interference.append("the line counter was replaced while your code ran")
         state["own"] += 1
         try:
+            unit = min(unit, quiet_unit(arrays))
             threads_after = other_threads_cpu()
         finally:
             state["own"] -= 1
@@ -423,15 +625,14 @@ def _install_guard(secret, reply_fd, banned, strict):
             counts = {"total": 0, "per_line": {}, "reference_calls": [], "interference": []}
             interference.append("your code stopped the line counter while it ran")
         notes = counts["interference"] + interference
-        first = result[0] if type(result) is tuple and result else result
         body = {"nonce": nonce, "total": counts["total"], "reference_calls": counts["reference_calls"],
                 "per_line": [[f, line, n] for (f, line), n in counts["per_line"].items()],
-                "interference": notes, "ok": error is None}
-        raw, npy = b"", b""
-        if type(first) is ndarray and first.dtype.kind in "biuf":   # the array itself, as an .npy blob
-            raw = first.tobytes()
-            body["result"] = {"dtype": first.dtype.str, "shape": list(first.shape)}
-            npy = npy_header(first.dtype.str, tuple(first.shape)) + raw
+                "interference": notes, "ok": error is None, "cpu_ns": spent, "unit_ns": unit,
+                "unit_bytes": unit_bytes}
+        npy = b""
+        if layout is not None:   # the array itself, as an .npy blob
+            body["result"] = {"dtype": layout[0], "shape": list(layout[1])}
+            npy = npy_header(layout[0], layout[1]) + raw
         if error is not None:
             body["error"] = error
         if box is not None:   # the student's own check (convbook.check_no_position_loops) in the sandbox

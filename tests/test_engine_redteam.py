@@ -119,22 +119,97 @@ def im2col(x, HH, WW, stride, pad):
 '''
 
 
-def test_a_position_loop_driven_by_map_is_a_stated_limit(tmp_path):
-    """Hole (README admits it; issue 10 says "however they are disguised"): one x_pad[n, :, i:i+HH, j:j+WW]
-    per position, made by map/itertools in C, runs 9 Python lines on any input. Fix by design: measure
-    per-position work that is not Python lines too, e.g. Python objects allocated (tracemalloc /
-    sys.getallocatedblocks growth between the small and the large input), or C calls per input size.
-
-    Not closed (a stated limit): no sound second measure was found. setprofile's c_call events come only
-    from Python frames (map's calls into __getitem__ are C to C); pymalloc's block count and tracemalloc's
-    peak miss objects made and freed per position (deque(map(...), 0)); timings are noise. So the README's
-    threat model says that a C function mapped over the positions is not caught, and this test keeps
-    that sentence true: the answer is still graded as passing, and the README says why."""
-    from autograder.paths import REPO
-
+def test_a_position_loop_driven_by_map_scores_zero(tmp_path):
+    """Hole (was a stated limit): one x_pad[n, :, i:i+HH, j:j+WW] per position, made by map/itertools in C,
+    runs 9 Python lines on any input. Closed by a resource measure no disguise escapes: the guard times the
+    call on 262,144 positions (CPU time, in copies of its input, measured at the same moment); a loop over
+    the positions costs hundreds of copies however it is driven, a loop-free answer a few dozen at most."""
     cells, result = grade(tmp_path, "fast_layers", submission("fast_layers", im2col=MAPPED_IN_C))
-    assert cells["test_im2col"].passed, cells["test_im2col"].error      # the limit, as stated below
-    assert "mapped over the positions" in (REPO / "README.md").read_text(encoding="utf-8")
+    assert_zero(cells, IM2COL, words=(tracing.LOOP_RULE, "copying its input once", "N * H' * W' = 262144"))
+    assert cells["test_conv_forward_im2col_hidden"].passed   # the layer on it: the helper's loop is billed once
+    assert cells["test_col2im"].passed and cells["test_max_pool_forward_fast"].passed
+
+
+COMPILED_NOT_EXECUTED = f'''\
+import _imp, types
+_module = compile({POSITION_LOOP!r}, "<made>", "exec")     # compiled, never executed: no "exec" event
+_code = next(c for c in _module.co_consts if hasattr(c, "co_code"))
+_imp._fix_co_filename(_code, np.__file__)                 # labelled as numpy's: its lines are not the student's
+position_loop = types.FunctionType(_code, globals())
+'''
+
+
+def test_a_loop_compiled_without_exec_and_relabelled_scores_zero(tmp_path):
+    """Hole: code compile()d but never exec'd is not in the guard's identity set; relabelled as numpy's
+    (_imp._fix_co_filename, no audit event) and made a function with types.FunctionType, its position loop
+    runs no counted line. Closed by the same time measure: whatever the tracer sees, the loop costs its time."""
+    nb = submission("fast_layers", im2col=LOOPY_IM2COL.format(prelude="pass", compute="position_loop"))
+    nb = with_extra_cell(nb, COMPILED_NOT_EXECUTED, after="im2col")
+    cells, result = grade(tmp_path, "fast_layers", nb)
+    assert_zero(cells, IM2COL, words=(tracing.LOOP_RULE, "copying its input once"))
+
+
+WORK_DONE_ON_THE_WAY_IN = POSITION_LOOP + '''
+import sys
+_main = sys.modules["__main__"]               # the sandbox's child: its functions are plain globals
+_genuine_decode, _done = _main.decode, {}
+def _decode(tree, blobs, namespace=None):
+    """The child's decode, patched: the position loop runs here, before any counter or clock starts."""
+    args = _genuine_decode(tree, blobs, namespace)
+    if type(args) is list and len(args) == 5 and getattr(args[0], "ndim", 0) == 4:
+        _done[args[0].shape] = position_loop(*args)
+    return args
+_main.decode = _decode
+def by_work_done_earlier(x, HH, WW, stride, pad):
+    return _done.pop(x.shape) if x.shape in _done else position_loop(x, HH, WW, stride, pad)
+'''
+
+
+def test_a_loop_run_while_the_request_is_decoded_scores_zero(tmp_path):
+    """Hole: student code can patch the child's own functions (sys.modules["__main__"].decode): the loop
+    then runs on the request's arguments before the guard's counter and clock start, and the measured call
+    only returns its result (1 line, no time). Fixed by design: the grader seals the arguments of a count
+    with the sandbox's secret, which only the guard holds; it opens them after its counter and clock are
+    ready, with no student code running in between, so work done earlier is done on noise."""
+    nb = submission("fast_layers", im2col=LOOPY_IM2COL.format(prelude="pass", compute="by_work_done_earlier"))
+    nb = with_extra_cell(nb, WORK_DONE_ON_THE_WAY_IN, after="im2col")
+    cells, result = grade(tmp_path, "fast_layers", nb)
+    assert_zero(cells, IM2COL, words=("did not return the right values",))
+
+
+BALLAST_ON_THE_WAY_IN = '''\
+import sys
+_main = sys.modules["__main__"]
+_genuine_decode = _main.decode
+def _decode(tree, blobs, namespace=None):
+    """The child's decode, patched: 400 MB more input, so that one copy of the input (the unit) is slow."""
+    args = _genuine_decode(tree, blobs, namespace)
+    if type(args) is list and len(args) == 5 and getattr(args[0], "size", 0) > 200_000:   # the timed input only
+        args.append(np.zeros(50_000_000))
+    return args
+_main.decode = _decode
+'''
+
+
+def test_a_unit_inflated_with_extra_input_scores_zero(tmp_path):
+    """The time measure's unit is one copy of the input: an input made larger on its way in (a patched
+    decode adding an array the function ignores) would make a loop look cheap. The guard reports the bytes
+    it copied, signed, and the grader checks them against what it sent."""
+    mapped = MAPPED_IN_C.replace("def im2col(x, HH, WW, stride, pad):", "def im2col(x, HH, WW, stride, pad, *ballast):")
+    nb = with_extra_cell(submission("fast_layers", im2col=mapped), BALLAST_ON_THE_WAY_IN, after="im2col")
+    cells, result = grade(tmp_path, "fast_layers", nb)
+    assert_zero(cells, IM2COL, words=("changed on their way",))
+
+
+def test_slow_but_loop_free_answers_keep_full_marks(tmp_path):
+    """Honest answers never lose points to the time measure: index arrays, np.add.at, copies of sliding
+    windows, tensordot, einsum, and the loops the notebook allows (channels, kernel offsets)."""
+    from test_alternative_answers import ALTERNATIVES
+
+    for name, cells in ALTERNATIVES["fast_layers"]:
+        graded, result = grade(tmp_path / name, "fast_layers", submission("fast_layers", **cells), student=name)
+        assert_full_marks(graded)
+        assert not result.flags, (name, result.flags)
 
 
 # --- honest answers ----------------------------------------------------------------------------------
@@ -340,7 +415,7 @@ def test_a_position_loop_hidden_in_a_skipped_helper_scores_zero(tmp_path):
 SELF_CHECK = '''\
 import convbook
 convbook.check_no_position_loops(im2col, (np.zeros((1, 1, 4, 4)), 2, 2, 1, 0), (np.zeros((4, 1, 9, 9)), 2, 2, 1, 0),
-                                 positions=(9, 256))
+                                 (np.ones((4, 1, 255, 254)), 2, 1, 1, 1), positions=(9, 256, 262144))
 '''
 
 
@@ -360,6 +435,7 @@ def test_the_students_own_loop_check_runs_in_the_clean_room_without_a_flag():
         header, _ = clean._request({"op": "run", "cells": [SELF_CHECK]})
     cell = header["cells"][0]
     assert cell["ok"] and not cell["refused"], cell
+    assert "copies of its input in time" in cell["stdout"], cell     # the time measure ran there too
 
 
 # --- the grader's own resources: the clean room is a second budget ------------------------------------

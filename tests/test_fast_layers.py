@@ -216,7 +216,7 @@ def test_every_large_number_in_the_notebook_is_one_asserted_here(notebook):
     asserted = {5_898_240_000, 589_824, 2_560_000, 163_840_000, 16_384, 640_000, 1_474_560_000, 147_456,
                 1_638_400_000, 163_840, 3_200_000, 2_304, 10_000, 23_040_000, 184_320_000, 5_760_000, 12_288,
                 221_184, 153_600, 18_432, 110_592, 3_072, 12_800, 387_072, 157_184, 6_144, 163_328, 303_464_448,
-                123_232_256, 100_000}
+                123_232_256, 100_000, 262_144}
     assert stated and stated <= asserted, stated - asserted
     text = " ".join(" ".join(c.source for c in notebook.cells).split())
     for phrase in ("3.6 times fewer", "about 41%", "$28 \\cdot 28 = 784$", "$1.5$ for $k = 4$", "$14.5$",
@@ -348,6 +348,38 @@ def test_loop_rule_fails_loops_over_positions_and_images():
     assert checks.LOOP_RULE in text and "<listcomp>" in text
     text = message(checks.verdict_max_pool_backward_fast(pool_backward_position_loop, pool_grid(0), 0))
     assert checks.LOOP_RULE in text and "<genexpr>" in text
+
+
+def test_the_time_probe_is_the_one_the_notebook_states():
+    """One channel, one filter, 4 * 256 * 256 = 262,144 positions, as the visible loop checks build it."""
+    for kind in ("conv", "pool", "1x1"):
+        probe = checks._time_probe(0, kind)
+        assert probe["positions"] == 4 * 256 * 256 == 262_144 and probe["x"].shape[:2] == (4, 1)
+        assert probe["dout"].shape == (4, 1, 256, 256)
+    conv, pool = checks._time_probe(0, "conv"), checks._time_probe(0, "pool")
+    assert conv["x"].shape == (4, 1, 255, 254) and (conv["HH"], conv["WW"], conv["pad"]) == (2, 1, 1)
+    assert pool["x"].shape == (4, 1, 257, 256) and pool["pool_param"] == {"pool_height": 2, "pool_width": 1, "stride": 1}
+    assert checks._time_probe(0, "1x1")["x"].shape == (4, 1, 256, 256)
+
+
+def test_a_loop_driven_from_c_fails_the_time_measure_for_the_student_as_for_the_grader(solution):
+    """A position loop made of C calls only runs no line per position: the time measure fails it, in the
+    student's check_no_position_loops as in the hidden check, with the same sentence; the answer passes."""
+    from test_engine_redteam import MAPPED_IN_C
+
+    from convbook import tracing
+
+    namespace = {"np": np}
+    exec(compile(MAPPED_IN_C, "<cell>", "exec"), namespace)
+    small, large = checks._probe_inputs(0, "conv")
+    many = checks._time_probe(0, "conv")
+    probes = [(p["x"], p["HH"], p["WW"], p["stride"], p["pad"]) for p in (small, large, many)]
+    with pytest.raises(AssertionError, match="copying its input once") as failure:
+        tracing.check_no_position_loops(namespace["im2col"], *probes, positions=(72, 7744, 262144))
+    assert tracing.LOOP_RULE in str(failure.value) and "N * H' * W' = 262144" in str(failure.value)
+    text = message(checks.verdict_im2col(namespace["im2col"], conv_grid(0), 0))
+    assert tracing.LOOP_RULE in text and "copying its input once" in text and "N * H' * W' = 262144" in text
+    tracing.check_no_position_loops(solution.im2col, *probes, positions=(72, 7744, 262144))
 
 
 def test_loop_rule_passes_vectorized_code_and_loops_over_offsets_and_channels(solution):
@@ -573,7 +605,8 @@ def test_pool_diagnoses():
 
     assert "instead of accumulating with +=" in message(checks.verdict_max_pool_backward_fast(assign, pool_grid(6), 6))
     assert "every tied maximum" in message(checks.verdict_max_pool_fast_ties(every_tie, tie_cases(6)))
-    assert checks.verdict_max_pool_backward_fast(every_tie, pool_grid(6), 6).passed   # random floats have no ties
+    verdict = checks.verdict_max_pool_backward_fast(every_tie, pool_grid(6), 6)   # random floats have no ties: its
+    assert not verdict.passed and "copying its input once" in verdict.message    # values pass, its position loop not
     assert "pool_height and pool_width swapped" in message(checks.verdict_max_pool_forward_fast(swapped, pool_grid(6), 6))
 
 

@@ -5,9 +5,10 @@ compares with a reference from `autograder.references` and names the likely mist
 built on the student's own im2col / col2im, so a mistake there also shows in the layer checks; when a
 layer is right with a correct helper swapped in, the diagnosis says so.
 
-The loop rule (no Python loop over N, H' or W') is enforced by counting the Python lines the student's
-code executes (convbook.tracing, the one line counter, also offered to students) on a small and on a
-large input that differ only in N, H' and W'.
+The loop rule (no loop over N, H' or W') is enforced by convbook.tracing, the one measure, also offered
+to students: the Python lines the student's code executes on a small and on a large input that differ
+only in N, H' and W', and the CPU time of a call on an input with very many positions, in copies of its
+input (a loop driven from C runs no line of the student's, but costs time per position).
 """
 import copy
 
@@ -163,36 +164,50 @@ def _first_array(value):
     return value[0] if isinstance(value, tuple) and value else value
 
 
-def verdict_loop_rule(fn, name, small, large, skip=(), reference=None, excused=()):
+def verdict_loop_rule(fn, name, small, large, skip=(), reference=None, excused=(), many=None):
     """small, large: (args, positions) with positions = N * H' * W'; only N, H', W' differ between them.
+    many: (args, positions) of the input with very many positions, timed (tracing.TIME_LIMIT).
     skip: the helpers fn calls that are checked on their own (their lines count too); excused: those of
-    them whose own loop check failed (their lines are not billed again).
+    them whose own loop check failed (their lines are not billed again, nor is the layer's time).
 
     reference(*args): the right result on those args; the measured calls must return it (a count of some
     other function or input is worth nothing).
     """
+    def measured(probes, counts):
+        """The verdict on counts of fn on probes ((args, positions) each) if they cannot be judged, else None."""
+        if any(c is None for c in counts):
+            return passed(f"({name}: the loop rule could not be checked in this grading mode.)")
+        interference = sorted({note for c in counts for note in c.get("interference", ())})
+        if interference:
+            return failed(f"{name}: the loop rule could not be measured, so its points are 0: "
+                          f"{'; '.join(interference)}.")
+        for count, (args, positions) in zip(counts, probes):
+            if not count.get("ok", True):
+                return failed(f"{name} raised {count.get('error')} on the input of the loop check "
+                              f"(N * H' * W' = {positions}).")
+            if reference is not None and "result" in count:
+                got, expected = _first_array(count["result"]), _first_array(reference(*args))
+                if not (isinstance(got, np.ndarray) and got.shape == expected.shape and np.allclose(got, expected)):
+                    return failed(f"{name}: the call the loop rule measured (N * H' * W' = {positions}) did not "
+                                  "return the right values, so the loop rule is not met.")
+        return None
+
     try:
         counts = [count_student_lines(fn, args, skip) for args, _ in (small, large)]
+        verdict = measured((small, large), counts)
+        if verdict is not None:
+            return verdict
+        message = tracing.loop_rule_message(name, counts[0], counts[1], (small[1], large[1]), helpers=tuple(skip),
+                                            excused=tuple(excused))
+        if message or many is None or excused:   # (a helper's loop costs the layer's time too: billed once)
+            return failed(message) if message else passed()
+        timed = tracing.least_ratio(lambda: count_student_lines(fn, many[0], skip))
+        verdict = measured((many,), [timed])
     except Exception as exc:  # the values were checked before; a crash here is still the student's
-        return failed(f"{name} raised {type(exc).__name__}: {exc} on the input of the loop check "
-                      f"(N * H' * W' = {large[1]}).")
-    if counts[0] is None or counts[1] is None:
-        return passed(f"({name}: the loop rule could not be checked in this grading mode.)")
-    interference = sorted({note for c in counts for note in c.get("interference", ())})
-    if interference:
-        return failed(f"{name}: the loop rule could not be measured, so its points are 0: "
-                      f"{'; '.join(interference)}.")
-    for count, (args, positions) in zip(counts, (small, large)):
-        if not count.get("ok", True):
-            return failed(f"{name} raised {count.get('error')} on the input of the loop check "
-                          f"(N * H' * W' = {positions}).")
-        if reference is not None and "result" in count:
-            got, expected = _first_array(count["result"]), _first_array(reference(*args))
-            if not (isinstance(got, np.ndarray) and got.shape == expected.shape and np.allclose(got, expected)):
-                return failed(f"{name}: the call the loop rule measured (N * H' * W' = {positions}) did not "
-                              "return the right values, so the loop rule is not met.")
-    message = tracing.loop_rule_message(name, counts[0], counts[1], (small[1], large[1]), helpers=tuple(skip),
-                                        excused=tuple(excused))
+        return failed(f"{name} raised {type(exc).__name__}: {exc} on the input of the loop check.")
+    if verdict is not None:
+        return verdict
+    message = tracing.time_rule_message(name, timed, many[1])
     return failed(message) if message else passed()
 
 
@@ -219,6 +234,29 @@ def _probe_inputs(seed, kind):
     return pairs
 
 
+def _time_probe(seed, kind):
+    """The input of the time measure: one channel, one filter, a 2x1 kernel or window (1x1 for "1x1"),
+    stride 1, pad 1 (no pad for pooling and "1x1"), N * H' * W' = 4 * 256 * 256 = 262,144 positions.
+
+    On it a loop-free answer costs a few copies of its input, and any loop over the positions, whatever
+    drives it, at least ~100 ns a position, hundreds of copies (tracing.TIME_LIMIT). A window one pixel wide
+    keeps numpy's reductions over it fast (max over a 2x2 window of sliding_window_view costs ~130 copies,
+    over 2x1 ~3). 2 MiB an array: the child's memory limit is far away even for a slow honest answer (a list
+    of 262,144 slices is ~60 MB)."""
+    rng = np.random.default_rng(seed + 11)
+    N, Ho, Wo = 4, 256, 256
+    if kind == "pool":
+        x = rng.standard_normal((N, 1, Ho + 1, Wo))
+        return {"x": x, "pool_param": {"pool_height": 2, "pool_width": 1, "stride": 1},
+                "dout": rng.standard_normal((N, 1, Ho, Wo)), "positions": N * Ho * Wo}
+    (HH, WW), pad = ((1, 1), 0) if kind == "1x1" else ((2, 1), 1)
+    x = rng.standard_normal((N, 1, Ho + HH - 1 - 2 * pad, Wo + WW - 1 - 2 * pad))
+    w, b = rng.standard_normal((1, 1, HH, WW)), rng.standard_normal(1)
+    return {"x": x, "w": w, "b": b, "conv_param": {"stride": 1, "pad": pad}, "cols": im2col_reference(x, HH, WW, 1, pad),
+            "HH": HH, "WW": WW, "stride": 1, "pad": pad, "dout": rng.standard_normal((N, 1, Ho, Wo)),
+            "positions": N * Ho * Wo}
+
+
 def with_loop_rule(verdict, fn, name, kind, args_of, seed, skip=(), reference=None):
     """The values' verdict if it failed, else the loop rule's on probe inputs of `kind`, its note appended.
 
@@ -228,9 +266,10 @@ def with_loop_rule(verdict, fn, name, kind, args_of, seed, skip=(), reference=No
     if not verdict.passed:
         return verdict
     small, large = _probe_inputs(seed, kind)
+    many = _time_probe(seed, kind)
     excused = [helper for helper in skip if _LOOPED_HELPERS.get((seed, helper))]
     rule = verdict_loop_rule(fn, name, (args_of(small), small["positions"]), (args_of(large), large["positions"]),
-                             skip, reference, excused)
+                             skip, reference, excused, (args_of(many), many["positions"]))
     if name in HELPERS:   # remembered for the layers that call it, in this submission's grading (same seed)
         if len(_LOOPED_HELPERS) > 4096:
             _LOOPED_HELPERS.clear()

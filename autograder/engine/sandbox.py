@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING
 
 from autograder.engine import child as protocol
 from autograder.engine.rules import banned_paths
-from convbook.tracing import read_count_reply
+from convbook.tracing import arrays_in, read_count_reply, seal
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -676,11 +676,14 @@ class Sandbox:
         """
         self._ensure_started()
         blobs, callbacks = [], []
-        tree = protocol.encode(list(args), blobs, callbacks)
         nonce = secrets.token_hex(16)
+        # sealed: only the guard opens them, once its counter and clock are ready (see tracing._sealed)
+        tree = protocol.encode(list(seal(args, self.secret, nonce)), blobs, callbacks)
         header, arrays = self._request({"op": "count_lines", "name": name, "args": tree, "skip": list(skip),
                                         "nonce": nonce}, blobs, callbacks)
         counts, problem = read_count_reply(header, self.secret, nonce, arrays)
+        if problem is None and counts.get("unit_bytes") != sum(a.nbytes for a in arrays_in(args)):
+            problem = "the arguments of the count were changed on their way to the line counter (by your code)"
         if problem is not None:
             return {"ok": False, "error": f"the loop rule could not be measured: {problem}",
                     "interference": [problem]}

@@ -29,6 +29,19 @@ MISTAKES = [
             "            cols[:, :, :, :, i, j] = window.transpose(1, 2, 3, 0)\n",
             IM2COL_TESTS + ("test_conv_forward_im2col",),   # billed twice in a kernel: issue 12 left open
             "has a Python loop over the images or the output positions"),
+    Mistake("im2col_maps_over_positions_in_c", A, "im2col",
+            "    for k in range(HH):\n"
+            "        for l in range(WW):\n"
+            "            # pixel (k, l) of every window, for all images and positions at once: (N, C, H', W')\n"
+            "            pixels = x_pad[:, :, k:k + stride * H_out:stride, l:l + stride * W_out:stride]\n"
+            "            cols[:, k, l] = pixels.transpose(1, 0, 2, 3)\n",
+            "    import itertools\n"
+            "    rows = map(slice, range(0, stride * H_out, stride), range(HH, stride * H_out + HH, stride))\n"
+            "    columns = map(slice, range(0, stride * W_out, stride), range(WW, stride * W_out + WW, stride))\n"
+            "    windows = map(x_pad.__getitem__, itertools.product(range(N), [slice(None)], rows, columns))\n"
+            "    cols[...] = np.array(list(windows)).reshape(N, H_out, W_out, C, HH, WW).transpose(3, 4, 5, 0, 1, 2)\n",
+            IM2COL_TESTS + ("test_conv_forward_im2col",),   # its time also counts in the layer's visible check
+            "has a Python loop over the images or the output positions"),   # (the rule's one sentence, timed)
     Mistake("im2col_stride_ignored", A, "im2col",
             "pixels = x_pad[:, :, k:k + stride * H_out:stride, l:l + stride * W_out:stride]",
             "pixels = x_pad[:, :, k:k + H_out, l:l + W_out]",

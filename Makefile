@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export MPLBACKEND := Agg
 
-.PHONY: help venv demo test lint release lab formgrader course test-browser solutions bench bench-grading bench-validate grade clean
+.PHONY: help venv demo test lint release lab formgrader course test-browser solutions bench bench-grading bench-validate bench-loop-rule grade clean
 
 help:
 	@echo "make demo       grade the bundled sample class with nbgrader (autograde, feedback, export)"
@@ -21,6 +21,7 @@ help:
 	@echo "make bench      time the fast conv layers against loops, scipy and PyTorch (bench/results.json)"
 	@echo "make bench-grading  grading throughput: plain nbgrader, the engine's local pool and a local Dask cluster; projection to 1,000 students"
 	@echo "make bench-validate seconds of nbgrader validate per completed release notebook (goals 20 s, cnn_digits 60 s)"
+	@echo "make bench-loop-rule  the loop rule's time measure: CPU time per copy of the input, correct vs looped answers"
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "convbook needs Python >= 3.10"'
@@ -78,6 +79,9 @@ bench-grading: venv
 
 bench-validate: venv
 	$(PY) -m autograder.validation
+
+bench-loop-rule: venv
+	$(PY) -m bench.loop_rule
 
 ASSIGNMENT ?=
 grade: venv

@@ -27,8 +27,7 @@ MISTAKES = [
             "        for j in range(W_out):\n"
             "            window = x_pad[:, :, i * stride:i * stride + HH, j * stride:j * stride + WW]\n"
             "            cols[:, :, :, :, i, j] = window.transpose(1, 2, 3, 0)\n",
-            IM2COL_TESTS + ("test_conv_forward_im2col",),   # billed twice in a kernel: issue 12 left open
-            "has a Python loop over the images or the output positions"),
+            IM2COL_TESTS, "has a Python loop over the images or the output positions"),
     Mistake("im2col_maps_over_positions_in_c", A, "im2col",
             "    for k in range(HH):\n"
             "        for l in range(WW):\n"
@@ -40,7 +39,7 @@ MISTAKES = [
             "    columns = map(slice, range(0, stride * W_out, stride), range(WW, stride * W_out + WW, stride))\n"
             "    windows = map(x_pad.__getitem__, itertools.product(range(N), [slice(None)], rows, columns))\n"
             "    cols[...] = np.array(list(windows)).reshape(N, H_out, W_out, C, HH, WW).transpose(3, 4, 5, 0, 1, 2)\n",
-            IM2COL_TESTS + ("test_conv_forward_im2col",),   # its time also counts in the layer's visible check
+            IM2COL_TESTS + ("test_conv_forward_im2col",),   # its time counts in the layer's too (no lines to excuse)
             "has a Python loop over the images or the output positions"),   # (the rule's one sentence, timed)
     Mistake("im2col_stride_ignored", A, "im2col",
             "pixels = x_pad[:, :, k:k + stride * H_out:stride, l:l + stride * W_out:stride]",

@@ -71,6 +71,16 @@ def wait_for_kernel_idle(page, lab):
     }""", arg=lab.page_url("/api/kernels"))
 
 
+def open_lab(page, lab):
+    """A fresh JupyterLab: the workspace reset (no tabs restored), then the plain /lab address (with ?reset
+    still in the address, the Assignment List's collapse links, href="#...", make the router reload the
+    empty workspace and the list is gone)."""
+    page.goto(lab.page_url("/lab?reset"))
+    page.wait_for_selector(".jp-LabShell")
+    page.goto(lab.page_url("/lab"))
+    page.wait_for_selector(".jp-LabShell")
+
+
 def open_assignment_list(page):
     """Nbgrader menu > Assignment List. Returns what the menu offered."""
     page.locator(".lm-MenuBar-itemLabel", has_text="Nbgrader").click()
@@ -90,8 +100,7 @@ def test_student_fetches_works_validates_and_submits(classroom, browser, console
     root, home, lab = classroom
     page = lab.new_page(browser, console, TIMEOUT)
     assert lab.status("/formgrader") == 404, "no formgrader on a student's server"
-    page.goto(lab.page_url("/lab?reset"))
-    page.wait_for_selector(".jp-LabShell")
+    open_lab(page, lab)
     menu = open_assignment_list(page)
     assert "Assignment List" in menu and "Formgrader" not in menu and "Course List" not in menu, menu
     released = page.locator("#released_assignments_list .list_item", has_text=A)
@@ -212,8 +221,7 @@ def test_instructor_collects_grades_and_releases_feedback_in_formgrader(classroo
 def test_student_fetches_feedback_and_reads_the_diagnosis(classroom, browser, console):
     root, home, lab = classroom
     page = lab.new_page(browser, console, TIMEOUT)
-    page.goto(lab.page_url("/lab?reset"))
-    page.wait_for_selector(".jp-LabShell")
+    open_lab(page, lab)
     open_assignment_list(page)
     submitted = page.locator("#submitted_assignments_list .list_item", has_text=A).first
     submitted.get_by_role("button", name="Fetch Feedback").click()

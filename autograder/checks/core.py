@@ -26,7 +26,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -43,14 +43,18 @@ SEED_VARIABLE = "CONVBOOK_SEED"
 @dataclass(frozen=True)
 class GradingContext:
     """What one grading run fixes: the hidden cases' seed, and the seconds the student's cells ran in the
-    sandbox before the checks. (What an assignment forbids is declared with it: autograder/assignments.py.)"""
+    sandbox before the checks. (What an assignment forbids is declared with it: autograder/assignments.py.)
+
+    `findings` is what one check learnt for the later checks of the same run (e.g. that a helper loops, so
+    a layer calling it is not billed again); it starts empty with each run and ends with it."""
 
     seed: int
     sandbox_seconds: float = 0.0
+    findings: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 _context: ContextVar[GradingContext | None] = ContextVar("convbook_grading_context", default=None)
-_process_seed: list[int] = []   # a notebook kernel's seed, drawn once
+_process_context: list[GradingContext] = []   # a notebook kernel's context, its seed drawn once
 
 
 @contextlib.contextmanager
@@ -68,10 +72,10 @@ def current_context() -> GradingContext:
     context = _context.get()
     if context is not None:
         return context
-    if not _process_seed:
+    if not _process_context:
         value = os.environ.get(SEED_VARIABLE)
-        _process_seed.append(int(value) if value else secrets.randbits(31))
-    return GradingContext(_process_seed[0])
+        _process_context.append(GradingContext(int(value) if value else secrets.randbits(31)))
+    return _process_context[0]
 
 
 def run_seed() -> int:

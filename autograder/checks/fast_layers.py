@@ -23,6 +23,7 @@ from autograder.checks.core import (
     call,
     checked,
     compare_array,
+    current_context,
     failed,
     first_match,
     hidden_check,
@@ -261,23 +262,19 @@ def with_loop_rule(verdict, fn, name, kind, args_of, seed, skip=(), reference=No
     """The values' verdict if it failed, else the loop rule's on probe inputs of `kind`, its note appended.
 
     reference(*args): the right result on the probe inputs (the measured calls must return it). A helper
-    in `skip` whose own loop check found a loop (same seed) is excused here: one mistake is billed once.
+    in `skip` whose own loop check found a loop (same grading run) is excused here: one mistake is billed once.
     """
     if not verdict.passed:
         return verdict
     small, large = _probe_inputs(seed, kind)
     many = _time_probe(seed, kind)
-    excused = [helper for helper in skip if _LOOPED_HELPERS.get((seed, helper))]
+    looped = current_context().findings.setdefault("looped helpers", {})   # this run's, filled below
+    excused = [helper for helper in skip if looped.get(helper)]
     rule = verdict_loop_rule(fn, name, (args_of(small), small["positions"]), (args_of(large), large["positions"]),
                              skip, reference, excused, (args_of(many), many["positions"]))
-    if name in HELPERS:   # remembered for the layers that call it, in this submission's grading (same seed)
-        if len(_LOOPED_HELPERS) > 4096:
-            _LOOPED_HELPERS.clear()
-        _LOOPED_HELPERS[(seed, name)] = not rule.passed and LOOP_RULE in rule.message
+    if name in HELPERS:   # remembered for the layers that call it, in this submission's grading run
+        looped[name] = not rule.passed and LOOP_RULE in rule.message
     return with_note(verdict, rule)
-
-
-_LOOPED_HELPERS = {}   # (seed, helper name) -> whether that helper's own loop check found a loop
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -16,9 +16,15 @@ os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.envir
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
-def run_source_with_answers(assignment, answers, tmp_path):
-    """Execute the source notebook (hidden tests included) with `answers` typed into the answer cells."""
+def run_source_with_answers(assignment, answers, tmp_path, display=True):
+    """Execute the source notebook (hidden tests included) with `answers` typed into the answer cells.
+
+    display=False leaves out the cells tagged "display" (plots, demonstration runs): no test cell reads
+    what they set (test_notebooks.py::test_no_test_depends_on_a_display_cell), so the scores are the same.
+    """
     nb = notebook_cells.with_answers(notebook_cells.read(source_notebook(assignment)), answers)
+    if not display:
+        nb.cells = [cell for cell in nb.cells if not notebook_cells.is_display(cell)]
     path = Path(tmp_path) / f"{assignment}.ipynb"
     nbformat.write(nb, str(path))
     return execute_notebook(path, allow_errors=True)

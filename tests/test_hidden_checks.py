@@ -45,21 +45,21 @@ def namespace(assignment, answers):
     return names
 
 
-def hidden_messages(names, code, seeds):
-    """{seed: the message the hidden check raised, or None when it passed}."""
-    messages = {}
+def hidden_messages(names, codes, seeds=SEEDS):
+    """{cell: {seed: the message its hidden check raised, or None when it passed}} of codes {cell: hidden
+    code}, in notebook order. The cells of one seed share one grading run, as in a graded notebook."""
+    messages = {cell: {} for cell in codes}
     for seed in seeds:
         with core.grading(seed):
-            try:
-                exec(code, dict(names))
-                messages[seed] = None
-            except AssertionError as error:
-                messages[seed] = str(error)
+            for cell, code in codes.items():
+                if cell in SEED_FREE and seed != seeds[0]:
+                    continue
+                try:
+                    exec(code, dict(names))
+                    messages[cell][seed] = None
+                except AssertionError as error:
+                    messages[cell][seed] = str(error)
     return messages
-
-
-def seeds_for(cell):
-    return range(1) if cell in SEED_FREE else SEEDS
 
 
 @pytest.fixture(scope="module")
@@ -77,13 +77,12 @@ class Graded:
         assignment, _ = key
         if (assignment, None) not in self.results:
             answers = correct_answers(assignment)
-            every_cell = sorted(set(self.hidden[assignment]) - SLOW)
+            every_cell = [c for c in self.hidden[assignment] if c not in SLOW]   # in notebook order
             variants = [(None, answers, every_cell)] + [
                 (m.name, m.apply(answers), [c for c in every_cell if c in m.fails]) for m in mistakes_for(assignment)]
             for name, variant, cells in variants:   # a mistake is graded on the cells it is billed to only
-                names = namespace(assignment, variant)
-                self.results[assignment, name] = {
-                    cell: hidden_messages(names, self.hidden[assignment][cell], seeds_for(cell)) for cell in cells}
+                codes = {cell: self.hidden[assignment][cell] for cell in cells}
+                self.results[assignment, name] = hidden_messages(namespace(assignment, variant), codes)
         return self.results[key]
 
 

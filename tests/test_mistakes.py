@@ -1,4 +1,7 @@
-"""Every catalogued mistake is caught: it costs exactly the test cells it should, with its diagnosis."""
+"""Every catalogued mistake is caught: it costs exactly the test cells it should, with its diagnosis.
+
+Each mistake's source notebook runs top to bottom in its own real kernel, as nbgrader's autograde runs it,
+without the "display" cells (plots, the demonstration training run): no test reads what they set."""
 import pytest
 
 from autograder import notebook_cells
@@ -17,7 +20,7 @@ def test_every_assignment_has_a_catalogue_of_mistakes():
 @pytest.mark.parametrize("mistake", CASES)
 def test_mistake_loses_exactly_its_exercise(mistake, tmp_path):
     answers = notebook_cells.answers(notebook_cells.read(source_notebook(mistake.assignment)))
-    nb = run_source_with_answers(mistake.assignment, mistake.apply(answers), tmp_path)
+    nb = run_source_with_answers(mistake.assignment, mistake.apply(answers), tmp_path, display=False)
     scores = test_cell_scores(nb)
     failing = {cell for cell, (score, max_score) in scores.items() if score < max_score}
     assert failing == set(mistake.fails)

@@ -77,8 +77,15 @@ def library_dirs():
     return tuple(sorted(dirs))
 
 
-def _is_library(filename, dirs):
-    return filename.startswith("<frozen ") or filename.startswith(dirs)
+def _is_library(filename, dirs, realpath=os.path.realpath):
+    """Whether code compiled with this file name is a library's: by the real path of the file, so that a
+    name which only reads like one ("<site-packages>/../../tmp/loop.py", a symbolic link) is not."""
+    if filename.startswith("<frozen "):
+        return True
+    try:
+        return filename.startswith(dirs) and realpath(filename).startswith(dirs)
+    except (TypeError, ValueError, OSError):
+        return False
 
 
 def code_objects(fn):
@@ -432,8 +439,6 @@ def _install_guard(secret, reply_fd, banned, strict):
     hmac_digest, write, realpath, fspath = _hashlib.hmac_digest, os.write, os.path.realpath, os.fspath
     getframe, settrace, gettrace = sys._getframe, sys.settrace, sys.gettrace
     listdir, getpid, ndarray = os.listdir, os.getpid, np.ndarray
-    import threading
-    native_id = threading.get_native_id
     setrlimit, nproc = resource.setrlimit, resource.RLIMIT_NPROC
     this_file, tally_code = _tally.__code__.co_filename, _tally.__code__
     # the tracer's functions get globals of their own (empty): student code reaches them by sys.gettrace()
@@ -443,6 +448,7 @@ def _install_guard(secret, reply_fd, banned, strict):
     # its signal handlers): taken now, so that nothing student code patches later reaches them
     clock, copy_array, set_items, unit_ns, arrays_of = (time.thread_time_ns, ndarray.copy, ndarray.__setitem__,
                                                         _unit_ns, arrays_in)
+    process_clock = time.process_time_ns
     gc_enabled, gc_disable, gc_enable = gc.isenabled, gc.disable, gc.enable
     open_sealed, seal_parts = _sealed, (ndarray, np.uint8, np.frombuffer, np.bitwise_xor, hashlib.shake_256)
     sigmask, block, setmask, all_signals = (signal.pthread_sigmask, signal.SIG_BLOCK, signal.SIG_SETMASK,
@@ -528,17 +534,9 @@ def _install_guard(secret, reply_fd, banned, strict):
         return f"{name}: {message}" if message else name
 
     def other_threads_cpu():
-        """{thread id: CPU nanoseconds so far} of this process's threads other than the calling one."""
-        times, me = {}, str(native_id())
-        for tid in listdir("/proc/self/task"):
-            if tid == me:
-                continue
-            try:
-                with open(f"/proc/self/task/{tid}/schedstat") as f:
-                    times[tid] = int(f.read().split()[0])
-            except (OSError, ValueError, IndexError):
-                times[tid] = -1   # unknown: counted as work below
-        return times
+        """CPU nanoseconds so far of this process's threads other than the calling one: the process's
+        clock keeps the time of threads that have ended (a thread started and ended during a count too)."""
+        return process_clock() - clock()
 
     def hold():
         """Hold off garbage collection (student finalizers) and signals (student handlers): (state to restore)."""
@@ -627,8 +625,7 @@ def _install_guard(secret, reply_fd, banned, strict):
             threads_after = other_threads_cpu()
         finally:
             state["own"] -= 1
-        worked = sum(max(t - threads_before.get(tid, 0), 0) if t >= 0 else THREAD_CPU_NS
-                     for tid, t in threads_after.items())
+        worked = threads_after - threads_before
         if worked >= THREAD_CPU_NS:   # lines run there are not counted: work there cannot be allowed
             interference.append(f"another thread of your code ran for {worked // 1000000} ms of CPU while the "
                                 "lines were counted")
@@ -666,7 +663,7 @@ def _install_guard(secret, reply_fd, banned, strict):
     def hook(event, args):
         if state["own"]:
             return
-        if event == "exec" and type(args[0]) is code_type and not _is_library(args[0].co_filename, dirs):
+        if event == "exec" and type(args[0]) is code_type and not _is_library(args[0].co_filename, dirs, realpath):
             for code in own_code_objects(holder(__code__=args[0])):
                 student_code[id(code)] = code   # known by identity from now on, whatever its co_filename
         elif event == "convbook.count_lines":
@@ -711,7 +708,7 @@ def _install_guard(secret, reply_fd, banned, strict):
             refuse(event, f"your code used {event}, which the grader does not allow")
         elif event.startswith("ctypes.") or event == "code.__new__":
             refuse(event, f"your code used {event}, which the grader does not allow")
-        elif event == "compile" and isinstance(args[1], str) and _is_library(args[1], dirs):
+        elif event == "compile" and isinstance(args[1], str) and _is_library(args[1], dirs, realpath):
             state["own"] += 1
             try:
                 genuine = genuine_source(args[1], args[0])

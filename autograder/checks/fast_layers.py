@@ -60,13 +60,15 @@ from convbook.tracing import CALLS_REFERENCE, LOOP_RULE, LOOP_TOLERANCE  # noqa:
 # Libraries each graded function may not use: the engine grades it where they do not exist (engine/rules.py);
 # in a notebook kernel the loop rule below also catches calls into convbook.layers.
 _OWN = "write it yourself: slices with a step (or sliding_window_view), reshape, transpose and @"
+# The layers run the student's im2col / col2im: what those may use (scipy.sparse, say) the layers may too;
+# scipy's convolutions and transforms they may not.
+_CONVOLUTIONS = ("scipy.signal", "scipy.ndimage", "scipy.fft", "scipy.fftpack", "torch", "convbook.layers",
+                 "correlate", "convolve", "fftconvolve")
 FORBIDDEN = {
     "im2col": (("torch", "skimage", "convbook.layers"), _OWN),
     "col2im": (("torch", "skimage", "convbook.layers"), _OWN),
-    "conv_forward_im2col": (("scipy", "torch", "convbook.layers", "correlate", "convolve", "fftconvolve"),
-                            "build the layer on your im2col and one matrix product"),
-    "conv_backward_im2col": (("scipy", "torch", "convbook.layers", "correlate", "convolve", "fftconvolve"),
-                             "build the backward pass on matrix products and your col2im"),
+    "conv_forward_im2col": (_CONVOLUTIONS, "build the layer on your im2col and one matrix product"),
+    "conv_backward_im2col": (_CONVOLUTIONS, "build the backward pass on matrix products and your col2im"),
     "max_pool_forward_fast": (("torch", "skimage", "convbook.layers"), _OWN),
     "max_pool_backward_fast": (("torch", "skimage", "convbook.layers"), _OWN),
     "conv1x1_as_matmul": (("scipy", "torch", "convbook.layers"), "one matrix product over the channels is all it takes"),
@@ -141,7 +143,8 @@ def with_reference_helpers(fn, args):
 # ---------------------------------------------------------------------------------------------------
 # The loop rule
 
-HELPERS = ("im2col", "col2im")   # checked in their own cells; inside the layers their lines count too
+HELPERS = ("im2col", "col2im")   # checked in their own cells; inside every loop-ruled layer their lines count
+                                 # too, unless their own check found the loop (one mistake, billed once)
 
 
 def count_student_lines(fn, args, skip=()):
@@ -167,7 +170,8 @@ def _first_array(value):
 
 def verdict_loop_rule(fn, name, small, large, skip=(), reference=None, excused=(), many=None):
     """small, large: (args, positions) with positions = N * H' * W'; only N, H', W' differ between them.
-    many: (args, positions) of the input with very many positions, timed (tracing.TIME_LIMIT).
+    many: (args, positions) of the input with very many positions, timed (tracing.TIME_LIMIT), or a function
+    that draws a fresh one for each try (nothing the student's code remembers from one try serves the next).
     skip: the helpers fn calls that are checked on their own (their lines count too); excused: those of
     them whose own loop check failed (their lines are not billed again, nor is the layer's time).
 
@@ -202,19 +206,28 @@ def verdict_loop_rule(fn, name, small, large, skip=(), reference=None, excused=(
                                             excused=tuple(excused))
         if message or many is None or excused:   # (a helper's loop costs the layer's time too: billed once)
             return failed(message) if message else passed()
-        timed = tracing.least_ratio(lambda: count_student_lines(fn, many[0], skip))
-        verdict = measured((many,), [timed])
+        probes = {}   # id(count) -> the probe it measured: each try has an input of its own
+
+        def measure():
+            probe = many() if callable(many) else many
+            count = count_student_lines(fn, probe[0], skip)
+            probes[id(count)] = probe
+            return count
+
+        timed = tracing.least_ratio(measure)
+        verdict = measured((probes[id(timed)],), [timed])
     except Exception as exc:  # the values were checked before; a crash here is still the student's
         return failed(f"{name} raised {type(exc).__name__}: {exc} on the input of the loop check.")
     if verdict is not None:
         return verdict
-    message = tracing.time_rule_message(name, timed, many[1])
+    message = tracing.time_rule_message(name, timed, probes[id(timed)][1])
     return failed(message) if message else passed()
 
 
-def _probe_inputs(seed, kind):
-    """Two inputs for the loop rule that differ only in N, H' and W': ((args, positions), (args, positions))."""
-    rng = np.random.default_rng(seed + 7)
+def _probe_inputs(seed, kind, draw=0):
+    """Two inputs for the loop rule that differ only in N, H' and W': ((args, positions), (args, positions)).
+    draw: which drawing of this seed (each measured call of a grading run gets a fresh one: _next_draw)."""
+    rng = np.random.default_rng([seed, draw, 7])
     pairs = []
     for N, H, W in ((2, 5, 6), (16, 21, 22)):
         x = rng.standard_normal((N, 3, H, W))
@@ -235,7 +248,7 @@ def _probe_inputs(seed, kind):
     return pairs
 
 
-def _time_probe(seed, kind):
+def _time_probe(seed, kind, draw=0):
     """The input of the time measure: one channel, one filter, a 2x1 kernel or window (1x1 for "1x1"),
     stride 1, pad 1 (no pad for pooling and "1x1"), N * H' * W' = 4 * 256 * 256 = 262,144 positions.
 
@@ -244,7 +257,7 @@ def _time_probe(seed, kind):
     keeps numpy's reductions over it fast (max over a 2x2 window of sliding_window_view costs ~130 copies,
     over 2x1 ~3). 2 MiB an array: the child's memory limit is far away even for a slow honest answer (a list
     of 262,144 slices is ~60 MB)."""
-    rng = np.random.default_rng(seed + 11)
+    rng = np.random.default_rng([seed, draw, 11])
     N, Ho, Wo = 4, 256, 256
     if kind == "pool":
         x = rng.standard_normal((N, 1, Ho + 1, Wo))
@@ -258,6 +271,14 @@ def _time_probe(seed, kind):
             "positions": N * Ho * Wo}
 
 
+def _next_draw():
+    """A number no earlier probe of this grading run used: no input of the loop rule is seen twice (a
+    cache of the student's, filled by one measured call, cannot answer another)."""
+    findings = current_context().findings
+    findings["probe draws"] = findings.get("probe draws", 0) + 1
+    return findings["probe draws"]
+
+
 def with_loop_rule(verdict, fn, name, kind, args_of, seed, skip=(), reference=None):
     """The values' verdict if it failed, else the loop rule's on probe inputs of `kind`, its note appended.
 
@@ -266,12 +287,16 @@ def with_loop_rule(verdict, fn, name, kind, args_of, seed, skip=(), reference=No
     """
     if not verdict.passed:
         return verdict
-    small, large = _probe_inputs(seed, kind)
-    many = _time_probe(seed, kind)
+    small, large = _probe_inputs(seed, kind, _next_draw())
+
+    def many():
+        probe = _time_probe(seed, kind, _next_draw())
+        return args_of(probe), probe["positions"]
+
     looped = current_context().findings.setdefault("looped helpers", {})   # this run's, filled below
     excused = [helper for helper in skip if looped.get(helper)]
     rule = verdict_loop_rule(fn, name, (args_of(small), small["positions"]), (args_of(large), large["positions"]),
-                             skip, reference, excused, (args_of(many), many["positions"]))
+                             skip, reference, excused, many)
     if name in HELPERS:   # remembered for the layers that call it, in this submission's grading run
         looped[name] = not rule.passed and LOOP_RULE in rule.message
     return with_note(verdict, rule)
@@ -487,14 +512,14 @@ def diagnose_max_backward_fast(dx, case):
 
 def verdict_max_pool_forward_fast(fn, cases, seed):
     return with_loop_rule(verdict_max_pool_forward(fn, cases, "max_pool_forward_fast"), fn, "max_pool_forward_fast",
-                          "pool", lambda p: (p["x"], p["pool_param"]), seed,
+                          "pool", lambda p: (p["x"], p["pool_param"]), seed, skip=HELPERS,
                           reference=max_pool_forward_reference)
 
 
 def verdict_max_pool_backward_fast(fn, cases, seed):
     return with_loop_rule(verdict_max_pool_backward(fn, cases, "max_pool_backward_fast", diagnose_max_backward_fast),
                           fn, "max_pool_backward_fast", "pool", lambda p: (p["dout"], (p["x"], p["pool_param"])), seed,
-                          reference=lambda dout, cache: max_pool_backward_reference(dout, *cache))
+                          skip=HELPERS, reference=lambda dout, cache: max_pool_backward_reference(dout, *cache))
 
 
 def verdict_max_pool_fast_ties(fn, cases):
@@ -536,7 +561,7 @@ def verdict_conv1x1(fn, cases, seed):
         if not verdict.passed:
             return verdict
     return with_loop_rule(passed(f"conv1x1_as_matmul: all {len(cases)} hidden cases pass."), fn, "conv1x1_as_matmul",
-                          "1x1", lambda p: (p["x"], p["w"], p["b"]), seed,
+                          "1x1", lambda p: (p["x"], p["w"], p["b"]), seed, skip=HELPERS,
                           reference=conv1x1_reference)
 
 

@@ -61,6 +61,7 @@ LET_NUMPY = "Let numpy do that loop: slices with a step, reshape and transpose, 
 _GENERATOR_FLAGS = 0x20 | 0x80 | 0x200   # CO_GENERATOR, CO_COROUTINE, CO_ASYNC_GENERATOR
 _RESUME = 151                          # the RESUME opcode (3.11+): at offset f_lasti with arg 0, a fresh start
 _LAYERS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "layers.py")
+_FUNCTION = type(lambda: None)
 
 
 def library_dirs():
@@ -122,18 +123,29 @@ def _tally(done):
     yield {"total": total, "per_line": dict(per_line), "reference_calls": sorted(references), "interference": notes}
 
 
-def _tracer(push, student, dirs, layers_file=_LAYERS_FILE, flags=_GENERATOR_FLAGS, fresh=bytes((_RESUME, 0)),
-            ident=id):
+def _tracer(push, student, dirs, helpers, layers_file=_LAYERS_FILE, flags=_GENERATOR_FLAGS,
+            fresh=bytes((_RESUME, 0)), ident=id):
     """(global trace function, local trace function) that push line events of the student's code.
 
     student: {id(code): code} of code objects known to be the student's whatever their co_filename says
     (the guard records what student code executes); other code is a library's when its file is one.
+    helpers: {id(code): helper name} of the code objects of the helpers checked on their own: a line is
+    billed to a helper by the identity of its code, never by its name (any other function whose name is
+    a helper's is labelled "NAME (not your helper)").
 
     They read no global name and no builtin (in the sandbox student code can reach them, and their
     globals, through sys.gettrace(): there is nothing there to change)."""
+    names = helpers.values()
+
     def local(frame, event, arg):
         if event == "line":
-            push(("line", frame.f_code.co_name, frame.f_lineno))
+            code = frame.f_code
+            label = helpers.get(ident(code))
+            if label is None:
+                label = code.co_name
+                if label in names:
+                    label = label + " (not your helper)"
+            push(("line", label, frame.f_lineno))
         return local
 
     def on_call(frame, event, arg):
@@ -150,6 +162,20 @@ def _tracer(push, student, dirs, layers_file=_LAYERS_FILE, flags=_GENERATOR_FLAG
         return local
 
     return on_call, local
+
+
+def helper_codes(skip, own_code_objects=code_objects):
+    """{id(code): name} of every code object of the helpers in skip: functions, or (name, function) pairs
+    (the grader's names); a function's own __name__ otherwise."""
+    found = {}
+    for item in skip:
+        name, fn = item if type(item) is tuple and len(item) == 2 and type(item[0]) is str else (None, item)
+        if type(fn) is not _FUNCTION:
+            continue
+        label = name if name is not None else fn.__code__.co_name
+        for code in own_code_objects(fn):
+            found[id(code)] = label
+    return found
 
 
 def arrays_in(value, ndarray=None, depth=3):
@@ -229,7 +255,7 @@ def count_lines(fn, args, skip=()):
     done = object()
     tally = _tally(done)
     next(tally)
-    on_call, _ = _tracer(tally.send, {id(c): c for c in code_objects(fn)}, library_dirs())
+    on_call, _ = _tracer(tally.send, {id(c): c for c in code_objects(fn)}, library_dirs(), helper_codes(skip))
     previous = sys.gettrace()
     sys.settrace(on_call)
     start = clock()
@@ -593,7 +619,7 @@ def _install_guard(secret, reply_fd, banned, strict):
         tally = make_tally(done)
         next(tally)
         push = tally.send
-        on_call, local = make_tracer(push, student_code, dirs)
+        on_call, local = make_tracer(push, student_code, dirs, helper_codes(skip, own_code_objects))
         cells = [c.cell_contents for f in (on_call, local) for c in f.__closure__]
         error = result = None
         state["own"] += 1

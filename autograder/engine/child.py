@@ -329,7 +329,7 @@ def main(request_fd: int, reply_fd: int) -> None:
             try:
                 args = decode(header["args"], blobs, namespace)
                 sys.audit("convbook.count_lines", header["nonce"], namespace.get(header["name"]), args,
-                          [namespace.get(s) for s in header["skip"]])
+                          [(s, namespace.get(s)) for s in header["skip"]])
             except Exception as exc:
                 send(reply_fd, {"ok": False, "error": short_error(exc)}, [])
         elif header["op"] == "call":

@@ -367,3 +367,20 @@ def test_what_the_student_prints_during_the_checks_is_not_shown(tmp_path):
     cells, _ = grade(tmp_path, "conv_forward", sample_class.submission("conv_forward", answers))
     assert_full_marks(cells)
     assert not any("LEAKED" in c.output + c.error for c in cells.values())
+
+
+def test_a_banned_package_inside_another_banned_one_is_covered_once():
+    """fast_layers bans scipy in some exercises and only scipy.signal (and other convolution modules) in
+    others: the clean room for all of them covers scipy once (a mount on a folder of an absent package
+    has nowhere to go), and a banned file beside them still has its folder rebuilt without it."""
+    import sys
+
+    from autograder.engine.rules import banned_paths
+    from autograder.engine.sandbox import absent_mounts, view_paths
+    paths = banned_paths(banned_modules("fast_layers"))
+    scipy_folder = next(p for p in paths if p.endswith("/scipy"))
+    assert any(p.startswith(scipy_folder + "/") for p in paths)        # scipy.signal and the others, inside it
+    lines = absent_mounts(paths, view_paths(sys.executable))
+    covered = [line for line in lines if "convbook-absent" in line and "/scipy" in line]
+    assert len(covered) == 1 and covered[0].endswith("/scipy"), covered
+    assert any("convbook-without" in line and line.endswith("/convbook") for line in lines)   # layers.py's folder

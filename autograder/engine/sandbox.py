@@ -182,6 +182,8 @@ def absent_mounts(absent: Iterable[Path | str], view: list[Path]) -> list[str]:
     lines = []
     absent = [Path(os.path.realpath(p)) for p in absent]
     inside = [p for p in absent if any(p == v or v in p.parents for v in view)]
+    folders = [p for p in inside if p.is_dir()]
+    inside = [p for p in inside if not any(d in p.parents for d in folders)]   # scipy.signal inside scipy: gone already
     for folder in (p for p in inside if p.is_dir()):
         lines.append(f'mount -t tmpfs -o size=4k,mode=0555,ro convbook-absent "$R"{q(str(folder))}')
     files = [p for p in inside if not p.is_dir() and not any(d in p.parents for d in inside if d.is_dir())]

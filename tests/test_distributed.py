@@ -22,7 +22,7 @@ from autograder.paths import REPO
 pytest.importorskip("distributed")
 
 A = "conv_forward"
-SIZE = 10
+SIZE = 6   # the sample students, then two catalogued mistakes: more than one distinct score
 pytestmark = [
     pytest.mark.xdist_group("engine"),
     pytest.mark.skipif(isolation() != "namespaces", reason="needs root with unshare/setpriv"),
@@ -37,9 +37,10 @@ def scores_of(results):
 @pytest.fixture(scope="module")
 def local(tmp_path_factory):
     """A class of SIZE submissions (the sample students, then catalogued mistakes) graded by the local
-    pool: (course root, {student: [(grade_id, score)]})."""
+    pool: (course root, {student: [(grade_id, score)]}, the gradebook as generate_assignment left it)."""
     root = course.create_course(tmp_path_factory.mktemp("dask-class"), [A])
     course.run_nbgrader(["generate_assignment", A, "--force"], cwd=root)
+    gradebook = shutil.copy(root / "gradebook.db", tmp_path_factory.mktemp("dask-gradebook"))
     correct = sample_class.correct_answers(A)
     kinds = [(s, sample_class.student_answers(A, s)) for s in sample_class.STUDENTS]
     kinds += [(m.name, m.apply(correct)) for m in mistakes.mistakes_for(A)]
@@ -50,13 +51,16 @@ def local(tmp_path_factory):
         nbformat.write(sample_class.submission(A, answers), str(folder / f"{A}.ipynb"))
     results, errors = grade_many(root, {A: students_of(root, A)}, workers=2, progress=False)
     assert not errors[A] and len(results[A]) == SIZE
-    return root, scores_of(results[A])
+    return root, scores_of(results[A]), gradebook
 
 
 def fresh_copy(local, tmp_path):
-    """A new course directory with the local class's submissions and course secret, nothing graded."""
+    """A new course directory with the local class's submissions and course secret, nothing graded; its
+    release and gradebook are what `nbgrader generate_assignment` made for the local class (the same
+    source notebooks: running it again would make the same)."""
     root = course.create_course(tmp_path / "course", [A])
-    course.run_nbgrader(["generate_assignment", A, "--force"], cwd=root)
+    shutil.copytree(local[0] / "release", root / "release")
+    shutil.copy(local[2], root / "gradebook.db")
     shutil.copytree(local[0] / "submitted", root / "submitted")
     (root / ENGINE_DIR).mkdir(exist_ok=True)   # course init makes it, with a secret of its own
     shutil.copy(local[0] / ENGINE_DIR / "secret", root / ENGINE_DIR / "secret")
@@ -79,7 +83,7 @@ def test_the_cluster_gives_the_local_pools_scores_and_records_them(local, tmp_pa
 
 def test_a_worker_killed_mid_batch_loses_nothing(local, tmp_path):
     root = fresh_copy(local, tmp_path)
-    todo = [(Batch(root, A), s) for s in students_of(root, A)[:6]]
+    todo = [(Batch(root, A), s) for s in students_of(root, A)[:4]]   # 2 per worker: mid-batch
     secret = (root / ENGINE_DIR / "secret").read_text().strip()
     seen = []
     with distributed.local_cluster(workers=2) as (address, workers):
@@ -117,7 +121,7 @@ def test_a_worker_with_other_code_is_refused(local, tmp_path, capsys):
     bad = distributed.start_worker(address, workdir, "bad", env={**os.environ, "PYTHONPATH": str(other)})
     try:
         distributed.wait_for_workers(address, 2)
-        students = students_of(root, A)[:4]
+        students = students_of(root, A)[:2]
         results, errors = grade_class(root, A, students, scheduler=address, progress=False)
         printed = capsys.readouterr().out
         assert bad.wait(timeout=60) is not None  # the refused worker was closed

@@ -21,6 +21,7 @@ from autograder.references.fast import im2col_reference
 from convbook import tracing
 
 LIMITS = Limits(request_seconds=30)
+SEED_ONLY = Limits(request_seconds=30, submission_seconds=0.01)   # the seed is drawn before any code runs
 IM2COL = ("test_im2col", "test_im2col_hidden")
 CONV = CONV_FORWARD_TESTS
 
@@ -31,11 +32,11 @@ pytestmark = [
 ]
 
 
-def grade(tmp_path, assignment, nb, student="attacker"):
+def grade(tmp_path, assignment, nb, student="attacker", limits=LIMITS):
     folder = tmp_path / "course" / "submitted" / student / assignment
     folder.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, str(folder / f"{assignment}.ipynb"))
-    result = grade_submission(assignment, folder, student, "test-secret", tmp_path / "course", limits=LIMITS)
+    result = grade_submission(assignment, folder, student, "test-secret", tmp_path / "course", limits=limits)
     return {c.grade_id: c for c in result.cells}, result
 
 
@@ -346,9 +347,10 @@ def test_the_seed_follows_the_submitted_code_and_is_withheld_from_the_student(tm
     wrong = mistakes.by_name("conv_forward", "flipped_kernel").apply(sample_class.correct_answers("conv_forward"))
     nb = sample_class.submission("conv_forward", wrong)
     cells, first = grade(tmp_path, "conv_forward", nb)
-    _, again = grade(tmp_path, "conv_forward", nb)
-    _, changed = grade(tmp_path, "conv_forward", with_extra_cell(nb, "# a comment changes the code"))
-    _, other = grade(tmp_path, "conv_forward", nb, student="someone-else")
+    # the others are graded for their seed only: a budget that stops them at once (the seed does not depend on it)
+    _, again = grade(tmp_path, "conv_forward", nb, limits=SEED_ONLY)
+    _, changed = grade(tmp_path, "conv_forward", with_extra_cell(nb, "# a comment changes the code"), limits=SEED_ONLY)
+    _, other = grade(tmp_path, "conv_forward", nb, student="someone-else", limits=SEED_ONLY)
     assert first.seed == again.seed
     assert len({first.seed, changed.seed, other.seed}) == 3
     shown = " ".join(c.output + c.error for c in cells.values())

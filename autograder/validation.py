@@ -20,10 +20,21 @@ TIME_GOALS = {"cnn_digits": 60.0}  # seconds; every other assignment: DEFAULT_TI
 DEFAULT_TIME_GOAL = 20.0
 
 # Runs in a child process: nbgrader's Validator, the class behind `nbgrader validate` and the Validate button.
+# A kernel that dies before it says hello lost a race for its port to another process starting at the same
+# moment (jupyter_client picks free ports, then the kernel binds them): nothing of the notebook ran, so it
+# is started again (KERNEL_NEVER_STARTED, as in solution_pages.execute_notebook).
 _VALIDATE = """
 import json, sys
 from nbgrader.validator import Validator
-print(json.dumps([Validator().validate(path) for path in sys.argv[1:]]))
+
+def validate(path, tries=3):
+    for attempt in range(tries):
+        try:
+            return Validator().validate(path)
+        except RuntimeError as error:
+            if "Kernel died before replying to kernel_info" not in str(error) or attempt == tries - 1:
+                raise
+print(json.dumps([validate(path) for path in sys.argv[1:]]))
 """
 
 

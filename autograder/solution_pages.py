@@ -5,26 +5,21 @@ import nbformat
 from nbclient import NotebookClient
 from nbconvert import HTMLExporter
 
+from autograder.kernels import with_kernel_restarts
 from autograder.pages import FILTERS, use_offline_pages
 from autograder.paths import ASSIGNMENTS, REPO, source_notebook
 
-# jupyter_client's words when a kernel died before it replied at all (a port another process took between
-# the choice and the bind, with many kernels starting at once): nothing of the notebook ran; start again.
-KERNEL_NEVER_STARTED = "Kernel died before replying to kernel_info"
 
-
-def execute_notebook(path, timeout=600, allow_errors=False, tries=3):
-    """The notebook at `path`, executed in a fresh kernel from its own folder (a kernel that never started
-    is started again, up to `tries` times)."""
-    for attempt in range(tries):
+def execute_notebook(path, timeout=600, allow_errors=False):
+    """The notebook at `path`, executed in a fresh kernel from its own folder (again if the kernel never
+    started: autograder.kernels)."""
+    def run():
         nb = nbformat.read(str(path), as_version=4)
-        try:
-            NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
-                           resources={"metadata": {"path": str(Path(path).parent)}}).execute()
-            return nb
-        except RuntimeError as error:
-            if KERNEL_NEVER_STARTED not in str(error) or attempt == tries - 1:
-                raise
+        NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
+                       resources={"metadata": {"path": str(Path(path).parent)}}).execute()
+        return nb
+
+    return with_kernel_restarts(run)
 
 
 def write_solution_pages(out_dir, assignments=ASSIGNMENTS):

@@ -19,22 +19,13 @@ from autograder.paths import ASSIGNMENTS, release_notebook, source_notebook
 TIME_GOALS = {"cnn_digits": 60.0}  # seconds; every other assignment: DEFAULT_TIME_GOAL
 DEFAULT_TIME_GOAL = 20.0
 
-# Runs in a child process: nbgrader's Validator, the class behind `nbgrader validate` and the Validate button.
-# A kernel that dies before it says hello lost a race for its port to another process starting at the same
-# moment (jupyter_client picks free ports, then the kernel binds them): nothing of the notebook ran, so it
-# is started again (KERNEL_NEVER_STARTED, as in solution_pages.execute_notebook).
+# Runs in a child process: nbgrader's Validator, the class behind `nbgrader validate` and the Validate button
+# (a notebook whose kernel never started is validated again: autograder.kernels).
 _VALIDATE = """
 import json, sys
 from nbgrader.validator import Validator
-
-def validate(path, tries=3):
-    for attempt in range(tries):
-        try:
-            return Validator().validate(path)
-        except RuntimeError as error:
-            if "Kernel died before replying to kernel_info" not in str(error) or attempt == tries - 1:
-                raise
-print(json.dumps([validate(path) for path in sys.argv[1:]]))
+from autograder.kernels import with_kernel_restarts
+print(json.dumps([with_kernel_restarts(lambda: Validator().validate(path)) for path in sys.argv[1:]]))
 """
 
 

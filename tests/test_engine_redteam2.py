@@ -10,7 +10,7 @@ Numbers quoted are from `python -m autograder grade` on this machine (2 cores sh
 """
 import pytest
 from test_engine_attacks import with_extra_cell
-from test_engine_bans import IM2COL, assert_zero, grade, submission
+from test_engine_bans import IM2COL, POSITION_LOOP, assert_zero, grade, submission
 
 from autograder.engine.sandbox import isolation
 
@@ -330,21 +330,8 @@ def test_a_library_allowed_in_im2col_does_not_cost_the_layers_that_call_it(tmp_p
 
 
 # --- one mistake billed once: a helper's loop excuses the layer's own loop from the time measure -------
-POSITION_LOOP_IM2COL = '''\
-def im2col(x, HH, WW, stride, pad):
-    """The catalogue's plain Python loop over every position (its points are lost, once)."""
-    N, C, H, W = x.shape
-    H_out, W_out = (H + 2 * pad - HH) // stride + 1, (W + 2 * pad - WW) // stride + 1
-    x_pad = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-    cols = np.empty((C * HH * WW, N * H_out * W_out))
-    column = 0
-    for n in range(N):
-        for i in range(H_out):
-            for j in range(W_out):
-                cols[:, column] = x_pad[n, :, i * stride:i * stride + HH, j * stride:j * stride + WW].reshape(-1)
-                column += 1
-    return cols
-'''
+# the plain Python loop over every position of test_engine_bans, as the student's im2col (its points are lost, once)
+POSITION_LOOP_IM2COL = POSITION_LOOP.replace("def position_loop(", "def im2col(", 1)
 LAYER_MAPPED_IN_C = '''\
 def conv_forward_im2col(x, w, b, conv_param):
     """Its own position loop, driven from C (one x_pad[n, :, i:i+HH, j:j+WW] per position); im2col unused."""

@@ -135,3 +135,24 @@ def test_no_test_depends_on_a_display_cell(assignment):
 def test_strip_magics_drops_magic_and_shell_lines_only():
     source = "%matplotlib inline\n  !pip install x\nx = 1  # 100% sure\n%%time\ny = '!'"
     assert notebook_cells.strip_magics(source) == "x = 1  # 100% sure\ny = '!'"
+
+
+def test_a_kernel_that_never_started_is_started_again_and_nothing_else_is_retried():
+    from autograder.kernels import KERNEL_NEVER_STARTED, with_kernel_restarts
+
+    starts = []
+
+    def run(fail_times, error=KERNEL_NEVER_STARTED):
+        starts.append(1)
+        if len(starts) <= fail_times:
+            raise RuntimeError(error)
+        return "ran"
+
+    assert with_kernel_restarts(lambda: run(2)) == "ran" and len(starts) == 3
+    starts.clear()
+    with pytest.raises(RuntimeError, match="kernel_info"):
+        with_kernel_restarts(lambda: run(3))
+    starts.clear()
+    with pytest.raises(RuntimeError, match="the student's error"):   # an error of the notebook: once
+        with_kernel_restarts(lambda: run(1, "the student's error"))
+    assert len(starts) == 1

@@ -4,6 +4,9 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import ArrayLike
 
+STEP = 1e-5   # h of the centred differences
+
+
 
 def rel_error(x: ArrayLike, y: ArrayLike) -> float:
     """Largest elementwise relative error max |x - y| / max(1e-8, |x| + |y|).
@@ -15,7 +18,7 @@ def rel_error(x: ArrayLike, y: ArrayLike) -> float:
     return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
 
 
-def eval_numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, h: float = 1e-5) -> np.ndarray:
+def eval_numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, h: float = STEP) -> np.ndarray:
     """Gradient of a scalar function f at x by centred differences.
 
     f: callable taking an array shaped like x and returning a float.
@@ -37,7 +40,7 @@ def eval_numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, h: 
 
 
 def eval_numerical_gradient_array(f: Callable[[np.ndarray], np.ndarray], x: np.ndarray, df: np.ndarray,
-                                  h: float = 1e-5) -> np.ndarray:
+                                  h: float = STEP) -> np.ndarray:
     """Numeric gradient of sum(f(x) * df) with respect to x: the backward pass of f for upstream df.
 
     f: callable taking an array shaped like x and returning an array shaped like df.

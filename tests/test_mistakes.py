@@ -23,7 +23,7 @@ def test_mistake_loses_exactly_its_exercise(mistake, tmp_path):
     nb = run_source_with_answers(mistake.assignment, mistake.apply(answers), tmp_path, display=False)
     scores = test_cell_scores(nb)
     failing = {cell for cell, (score, max_score) in scores.items() if score < max_score}
-    assert failing == set(mistake.fails)
+    assert failing == set(mistake.fails), {cell: error_text(nb, cell) for cell in failing ^ set(mistake.fails)}
     if not hasattr(catalogue(mistake.assignment), "REQUIREMENT_CELLS"):
         return   # points not split by requirement yet (issue 12): one bug may still show in several cells
     messages = [error_text(nb, cell) for cell in sorted(failing)]

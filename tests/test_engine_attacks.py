@@ -18,8 +18,8 @@ A = "conv_forward"
 EXERCISE = CONV_FORWARD_TESTS   # the cells of conv_forward_naive
 HIDDEN = "test_conv_forward_visible"   # its plain cell: where a whole-function failure is reported
 LIMITS = Limits(request_seconds=20)
-# for the process killers: an infinite loop is cut at request_seconds in every sandbox it runs in (the clean
-# room runs the cells again), so keep it short: 3x the longest honest request here (~2 s on a loaded machine)
+# for the process killers: an infinite loop is cut at request_seconds, so keep it short: 3x the longest
+# honest request here (~2 s on a loaded machine)
 KILLER_LIMITS = Limits(request_seconds=6)
 
 pytestmark = [
@@ -173,6 +173,18 @@ def test_process_killers_at_top_level_cost_only_their_cell(name, tmp_path):
     if name in ("os._exit", "infinite-loop", "fork-bomb"):   # these end the process (the others raise)
         first_line = ENDINGS[name].splitlines()[0]
         assert any(first_line in p and "was skipped" in p for p in result.problems), result.problems
+
+
+def test_a_cell_that_ended_the_sandbox_is_skipped_in_the_clean_room_too(tmp_path):
+    """The cells that reach the banned functions' clean room are the sandbox's, less the cells cut there: a
+    cell is not run (or timed out) twice, and cannot act differently where the banned library is absent."""
+    two_faced = ("try:\n    import scipy.signal\nexcept ImportError:   # only where scipy.signal is absent\n"
+                 "    def conv_forward_naive(x, w, b, conv_param):\n        raise ValueError('the clean room ran me')\n"
+                 "else:\n    import os\n    os._exit(0)\n")
+    cells, result = grade(tmp_path, with_extra_cell(sample_class.submission(A, correct()), two_faced),
+                          limits=KILLER_LIMITS)
+    assert_full_marks(cells)
+    assert any('("try:")' in p and "was skipped" in p for p in result.problems), result.problems
 
 
 def test_a_fork_bomb_is_stopped_long_before_the_timeout(tmp_path):

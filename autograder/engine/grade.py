@@ -166,12 +166,13 @@ def grade_submission(assignment: str, folder: Path | str, student: str, secret: 
         sandbox.run_cells(sources)
         result.sandbox_seconds = time.perf_counter() - started   # real time, cut cells' time included
         # the clean rooms: each function under a ban runs where exactly its banned libraries do not
-        # exist (one clean room per distinct set of bans, started when first needed), on the same budget
+        # exist (one clean room per distinct set of bans, started when first needed), on the same budget;
+        # the cells that ended the sandbox are skipped there (not run, and timed out, a second time)
         clean_rooms = {}
         for modules in sorted({modules for modules, _ in under_ban.values()}):
             clean_rooms[modules] = stack.enter_context(Sandbox(**sandbox_args, banned=modules,
                                                                deadline=sandbox.budget_deadline))
-            clean_rooms[modules].run_cells(sources, lazily=True)
+            clean_rooms[modules].run_cells(sources, lazily=True, skip=sandbox.fatal)
         # for checks on the notebook's run time: a notebook whose cells were cut did not run whole, and
         # however long it would have run is unknown, so it is never credited as fast
         seconds = result.sandbox_seconds if not sandbox.fatal else float("inf")

@@ -45,7 +45,7 @@ from autograder.engine.rules import banned_paths
 from convbook.tracing import arrays_in, read_count_reply, seal
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
     from typing import Any
 
 # Each sandbox gets a uid of its own, with no home, files or privileges, never shared with a sandbox
@@ -647,17 +647,19 @@ class Sandbox:
         for index, reason in self.fatal.items():
             self.cell_results[index] = {"ok": False, "error": f"this cell was skipped: {reason}", "stdout": ""}
 
-    def run_cells(self, cells: Iterable[str], lazily: bool = False) -> list[dict[str, Any] | None]:
+    def run_cells(self, cells: Iterable[str], lazily: bool = False,
+                  skip: Mapping[int, str] | None = None) -> list[dict[str, Any] | None]:
         """Run the student's code cells in order; returns [{"ok", "error", "stdout"}] per cell.
 
         A cell that ends the child (os._exit, a timeout, a memory bomb) is skipped from then on; cells
         not run when the budget ran out, or when the child kept dying, are None. The submission's
         wall-clock budget starts here, unless the sandbox was given the submission's deadline.
         lazily: start the child (and run the cells) at the first call instead (the results are then [None]).
+        skip: {index: why} of cells that ended another sandbox of this submission: never run here.
         """
         self.cells = list(cells)
         self.cell_results = [None] * len(self.cells)
-        self.fatal = {}
+        self.fatal = dict(skip or {})
         self.restarts = 0
         if not self.shared_deadline:
             self.budget_deadline = time.monotonic() + self.limits.submission_seconds

@@ -17,7 +17,7 @@ from autograder.validation import correct_answers
 
 SEEDS = range(100)
 # Hidden checks that do not depend on the seed (one fixed training run, a clock): graded once.
-SEED_FREE = {"test_train", "test_run_time", "test_gradient_errors"}
+SEED_FREE = {"test_train", "test_run_time"}
 # Cells whose hidden check is too slow for this test (a whole training run); test_mistakes.py covers them.
 SLOW = {"test_train", "test_run_time"}
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)

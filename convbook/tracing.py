@@ -133,13 +133,14 @@ def _tracer(push, student, dirs, helpers, layers_file=_LAYERS_FILE, flags=_GENER
     (the guard records what student code executes); other code is a library's when its file is one.
     helpers: {id(code): helper name} of the code objects of the helpers checked on their own: a line is
     billed to a helper by the identity of its code, never by its name (any other function whose name is
-    a helper's is labelled "NAME (not your helper)").
+    a helper's is labelled "NAME (not your helper)"), and so are the lines of the student's functions
+    that a helper calls ("NAME (called by your HELPER)": billed_helper).
 
     They read no global name and no builtin (in the sandbox student code can reach them, and their
     globals, through sys.gettrace(): there is nothing there to change)."""
     names = helpers.values()
 
-    def local(frame, event, arg):
+    def local(frame, event, arg):   # the lines of a function no helper called
         if event == "line":
             code = frame.f_code
             label = helpers.get(ident(code))
@@ -149,6 +150,13 @@ def _tracer(push, student, dirs, helpers, layers_file=_LAYERS_FILE, flags=_GENER
                     label = label + " (not your helper)"
             push(("line", label, frame.f_lineno))
         return local
+
+    def called_by_helper(label):
+        def billed(frame, event, arg):
+            if event == "line":
+                push(("line", label, frame.f_lineno))
+            return billed
+        return billed
 
     def on_call(frame, event, arg):
         code = frame.f_code
@@ -161,9 +169,24 @@ def _tracer(push, student, dirs, helpers, layers_file=_LAYERS_FILE, flags=_GENER
             lasti = frame.f_lasti
             started = lasti < 0 or code.co_code[lasti:lasti + 2] == fresh
             push(("start" if started else "resume", code.co_name, ident(frame)))
+        if helpers and ident(code) not in helpers:
+            caller = frame.f_back
+            while caller is not None:   # inside a helper's call?
+                helper = helpers.get(ident(caller.f_code))
+                if helper is not None:
+                    return called_by_helper(f"{code.co_name} (called by your {helper})")
+                caller = caller.f_back
         return local
 
     return on_call, local
+
+
+def billed_helper(label):
+    """The helper a line's label is billed to ("im2col" for "im2col" and "_rows (called by your im2col)"),
+    else the label itself."""
+    if label.endswith(")") and " (called by your " in label:
+        return label.rsplit(" (called by your ", 1)[1][:-1]
+    return label
 
 
 def helper_codes(skip, own_code_objects=code_objects):
@@ -305,7 +328,7 @@ def loop_rule_message(name, small, large, positions=None, helpers=(), excused=()
     if calls:
         return f"{name} {CALLS_REFERENCE.format(fn=calls[0])}"
     if excused:
-        small, large = ({**c, "per_line": {k: n for k, n in c["per_line"].items() if k[0] not in excused}}
+        small, large = ({**c, "per_line": {k: n for k, n in c["per_line"].items() if billed_helper(k[0]) not in excused}}
                         for c in (small, large))
         small, large = ({**c, "total": sum(c["per_line"].values())} for c in (small, large))
     if large["total"] - small["total"] <= LOOP_TOLERANCE:
@@ -315,9 +338,10 @@ def loop_rule_message(name, small, large, positions=None, helpers=(), excused=()
     where = (f"line {line} of {func} (lines counted from the top of the cell that defines it) ran "
              f"{small['per_line'].get((func, line), 0)} times, then {large['per_line'][(func, line)]} times")
     small_size, large_size = (f"N * H' * W' = {p}" for p in positions) if positions else ("fewer", "more")
-    if func in helpers:
-        where += (f" (that is your {func}, called by {name}: every line {name} runs is counted, so a loop in "
-                  f"{func} costs the points of both)")
+    if billed_helper(func) in helpers:
+        helper = billed_helper(func)
+        where += (f" (that is your {helper}, called by {name}: every line {name} runs is counted, so a loop in "
+                  f"{helper} costs the points of both)")
     return (f"{name} {LOOP_RULE}, which this notebook rules out (loop over the kernel offsets, or not at all). "
             f"On an input with {small_size} your code ran {small['total']} Python lines; on one with "
             f"{large_size} (same channels and kernel) it ran {large['total']}: {where}. {LET_NUMPY}")
@@ -343,7 +367,7 @@ def looping_helpers(small, large, helpers):
     """Those of `helpers` (function names) whose own lines run more often on the large input than on the
     small one (count_lines replies): a loop over N, H' or W' inside that helper."""
     def lines(count, helper):
-        return sum(n for (function, _), n in count["per_line"].items() if function == helper)
+        return sum(n for (function, _), n in count["per_line"].items() if billed_helper(function) == helper)
     return tuple(h for h in helpers if lines(large, h) - lines(small, h) > LOOP_TOLERANCE)
 
 

@@ -85,14 +85,19 @@ def test_a_worker_killed_mid_batch_loses_nothing(local, tmp_path):
     root = fresh_copy(local, tmp_path)
     todo = [(Batch(root, A), s) for s in students_of(root, A)[:4]]   # 2 per worker: mid-batch
     secret = (root / ENGINE_DIR / "secret").read_text().strip()
-    seen = []
-    with distributed.local_cluster(workers=2) as (address, workers):
+    from distributed import Client
+
+    seen, held = [], []
+    with distributed.local_cluster(workers=2) as (address, workers), Client(address) as client:
+        victim = next(addr for addr, pid in client.run(os.getpid).items() if pid == workers[0].pid)
         for _assignment, student, outcome in distributed.grade_on_cluster(address, todo, secret, say=print):
             seen.append((student, outcome))
             if len(seen) == 1:
-                os.kill(workers[0].pid, signal.SIGKILL)  # it is grading its next submission now
+                held = list(client.processing()[victim])   # what it is grading (or has queued) now
+                os.kill(workers[0].pid, signal.SIGKILL)
                 workers[0].wait()
         assert workers[1].poll() is None
+    assert held, "the killed worker held no submission: nothing was lost and retried"
     assert sorted(s for s, _ in seen) == sorted(s for _, s in todo)  # every submission, once
     assert scores_of(dict(seen)) == {s: local[1][s] for _, s in todo}
 

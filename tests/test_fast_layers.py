@@ -409,6 +409,21 @@ def test_layer_checks_do_not_count_the_helpers_again(answers):
                                                                           checks.conv_cases(0), 0))
 
 
+def test_a_loop_in_a_function_the_helper_calls_is_billed_to_the_helper_once(answers):
+    """im2col's loop, moved into another function of the student's that im2col calls, costs im2col's cell
+    and not again the layer that calls im2col: its lines are billed to im2col, by the call they run in."""
+    looping = by_name(ASSIGNMENT, "im2col_loops_over_positions").apply(answers)
+    looping["im2col"] = (looping["im2col"].replace("def im2col(", "def _by_position(", 1)
+                         + "\n\ndef im2col(x, HH, WW, stride, pad):\n    return _by_position(x, HH, WW, stride, pad)\n")
+    module = load_solution(ASSIGNMENT, looping)
+    with grading(seed=0):   # the layer graded alone: the loop it calls is counted, and named as im2col's
+        text = message(checks.verdict_conv_forward_im2col(module.conv_forward_im2col, checks.conv_cases(0), 0))
+        assert "of _by_position (called by your im2col)" in text and "that is your im2col" in text
+    with grading(seed=0):   # one grading run: im2col's own check found the loop first
+        assert "of _by_position" in message(checks.verdict_im2col(module.im2col, checks.conv_cases(0), 0))
+        assert checks.verdict_conv_forward_im2col(module.conv_forward_im2col, checks.conv_cases(0), 0).passed
+
+
 def test_loop_rule_catches_the_reference_layers():
     text = message(checks.verdict_conv_forward_im2col(conv_forward_calls_reference, checks.conv_cases(0), 0))
     assert "calls convbook.layers.conv_forward" in text

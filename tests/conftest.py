@@ -16,6 +16,15 @@ os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.envir
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
+@pytest.fixture(autouse=True)
+def fresh_kernel_context(monkeypatch):
+    """Each test is a fresh kernel: the checks it calls outside a `grading` block get a context of their own
+    (what one test's checks learn, e.g. that a helper loops, would otherwise excuse a loop in another's)."""
+    from autograder.checks import core
+
+    monkeypatch.setattr(core, "_process_context", [])
+
+
 def run_source_with_answers(assignment, answers, tmp_path, display=True):
     """Execute the source notebook (hidden tests included) with `answers` typed into the answer cells.
 

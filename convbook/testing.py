@@ -23,6 +23,7 @@ def describe_difference(got: np.ndarray, expected: np.ndarray) -> str:
 
     got, expected: float arrays of the same shape. Returns "" when they match to 1e-8.
     """
+    single = np.asarray(got).dtype == np.float32
     got, expected = np.asarray(got, dtype=float), np.asarray(expected, dtype=float)
     diff = np.abs(got - expected)
     if diff.size == 0 or rel_error(got, expected) < 1e-8:
@@ -58,9 +59,13 @@ def describe_difference(got: np.ndarray, expected: np.ndarray) -> str:
             if permuted.shape == got.shape and not np.array_equal(permuted, expected) and rel_error(got, permuted) < 1e-6:
                 sentences.append(f"Your result is the expected one with its axes permuted as {axes}.")
     error = rel_error(got, expected)
-    if 1e-8 <= error < 1e-5:
+    if 1e-8 <= error < 1e-5 and single:
         sentences.append("An error this small is float32 round-off: compute in float64 "
                          "(an array created with dtype=np.float32, or a float32 input copied without astype).")
+    elif 1e-8 <= error < 1e-5:
+        sentences.append("An error this small is no wrong formula's, nor float64 round-off: a step done in "
+                         "float32, or a formula that differs slightly from the notebook's (where a small "
+                         "constant such as eps is added, for instance).")
     return " ".join(sentences)
 
 

@@ -69,6 +69,17 @@ def test_solutions_pass_the_hidden_checks():
     checks.check_conv2d_full(sol.conv2d_full)
 
 
+def test_image_filters_are_graded_by_value_not_by_dtype():
+    """Kernels written as integers (the notebook prints them so) are right; a Sobel filter scaled by 1/8 is
+    not (the visible check tests the scale too: the response to a ramp)."""
+    g_x = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]])
+    sol = load_solution("conv_forward")
+    assert checks.verdict_image_filters(sol.grayscale_kernel,
+                                        lambda: (np.stack([g_x, g_x.T])[:, None], np.array([0, 0]))).passed
+    scaled = checks.verdict_image_filters(sol.grayscale_kernel, lambda: (np.stack([g_x, g_x.T])[:, None] / 8, np.zeros(2)))
+    assert not scaled.passed and "0.125 times the expected one" in scaled.message
+
+
 def test_helper_layer_matches_the_reference():
     for case in conv_grid(7):
         out, cache = conv_forward(case.x, case.w, case.b, case.conv_param)
@@ -134,7 +145,8 @@ def test_compare_array_reasons():
     expected = np.zeros((2, 3))
     assert "None" in compare_array("out", None, expected).message
     assert "shape (3, 2)" in compare_array("out", np.zeros((3, 2)), expected).message
-    assert "dtype int64" in compare_array("out", np.zeros((2, 3), dtype=np.int64), expected).message
+    assert compare_array("out", np.zeros((2, 3), dtype=np.int64), expected).passed   # right numbers, as ints
+    assert "dtype complex128" in compare_array("out", np.zeros((2, 3), dtype=complex), expected).message
     one_wrong = np.array([[0, 0, 0], [0, 0, 5.0]])
     assert "largest error is at index (1, 2)" in compare_array("out", one_wrong, expected).message
     assert compare_array("out", expected.copy(), expected) == Verdict(True, "")

@@ -664,11 +664,16 @@ def _positions(H, W, k, stride, pad):
     (lambda c, H, W, ci, co, k, s, p: {**c, "outputs": ci * _positions(H, W, k, s, p)}, "counts the input channels"),
     (lambda c, H, W, ci, co, k, s, p: {**c, "im2col": ci * k * k * H * W}, "one column per output position"),
     (lambda c, H, W, ci, co, k, s, p: {**c, "im2col": c["multiply_adds"]}, "not the multiply-adds"),
-    (lambda c, H, W, ci, co, k, s, p: {**c, "outputs": float(c["outputs"])}, "should be an int"),
+    (lambda c, H, W, ci, co, k, s, p: {**c, "outputs": c["outputs"] + 0.5}, "should be a whole number"),
     (lambda c, *a: {k: v for k, v in c.items() if k != "im2col"}, "exactly the keys"),
 ])
 def test_cost_diagnoses(change, phrase):
     assert phrase in message(checks.verdict_conv_cost(_cost(change), checks.cost_cases(8)))
+
+
+def test_whole_counts_held_in_floats_are_right():   # np.floor gives float64: the count is still right
+    as_floats = _cost(lambda c, *a: {k: np.float64(v) for k, v in c.items()})
+    assert checks.verdict_conv_cost(as_floats, checks.cost_cases(8)).passed
 
 
 # --- the notebook itself ------------------------------------------------------------------------------

@@ -51,6 +51,9 @@ def test_check_close_says_how_a_wrong_answer_differs():
     square = rng.standard_normal((2, 3, 4, 4))
     assert "axes permuted as (0, 1, 3, 2)" in describe_difference(square.transpose(0, 1, 3, 2), square)
     assert "float32 round-off" in describe_difference(expected.astype(np.float32), expected)
+    nearly = expected * (1 + 1e-7)   # float64, a hair off: not called float32 round-off
+    assert "float32 round-off" not in describe_difference(nearly, expected)
+    assert "differs slightly from the notebook's" in describe_difference(nearly, expected)
     one_image = rng.standard_normal((1, 1, 5, 5))   # permuting its size-1 axes, or a symmetric map, changes nothing
     symmetric = one_image[0, 0] + one_image[0, 0].T
     assert "permuted" not in describe_difference(one_image.astype(np.float32), one_image)

@@ -235,6 +235,8 @@ def test_failing_input_check():
     assert "does not expose the bug" in message(checks.verdict_failing_input(tiles, 0))
     assert "tied maximum" in message(checks.verdict_failing_input(ties, 0))
     assert checks.verdict_failing_input(gaps, 0).passed
+    integers = lambda: (np.arange(30).reshape(1, 1, 5, 6), {"pool_height": 1, "pool_width": 2, "stride": 3})
+    assert checks.verdict_failing_input(integers, 0).passed   # an integer x is as good an input
 
 
 def test_global_avg_pool_diagnoses():

@@ -288,7 +288,9 @@ def _array_problem(name: str, got: Any, expected: np.ndarray, rtol: float, atol:
         return f"{name} should be a numpy array, got {type(got).__name__}."
     if got.shape != expected.shape:
         return f"{name} has shape {got.shape}, expected {expected.shape}."
-    if not np.issubdtype(got.dtype, np.floating):
+    if np.issubdtype(got.dtype, np.integer) or got.dtype == bool:
+        got = got.astype(float)   # right numbers in an integer array are right (a kernel written as ints)
+    elif not np.issubdtype(got.dtype, np.floating):
         return f"{name} has dtype {got.dtype}; it should be floating point (float64 here)."
     if not np.all(np.isfinite(got)):
         return f"{name} contains NaN or infinity."

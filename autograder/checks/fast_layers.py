@@ -653,9 +653,11 @@ def verdict_conv_cost(fn, configs):
         ref = conv_cost_reference(*config)
         for key in COST_KEYS:
             value = got[key]
+            if isinstance(value, (float, np.floating)) and float(value).is_integer():
+                value = int(value)   # a whole count held in a float (np.floor) is the right count
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
                 hint = " Use // (floor division) for the output size." if isinstance(value, float) else ""
-                return failed(f"{where} {key} should be an int, got {type(value).__name__} {value!r}.{hint}")
+                return failed(f"{where} {key} should be a whole number, got {type(value).__name__} {value!r}.{hint}")
             if value != ref[key]:
                 diagnosis = diagnose_cost(key, int(value), config)
                 return failed(f"{where} {key} is {int(value):,}, expected {ref[key]:,}. {diagnosis}".strip())

@@ -257,8 +257,10 @@ def verdict_failing_input(make_failing_input, seed):
     if not returns(result, 2):
         return failed("make_failing_input() must return a pair (x, pool_param).")
     x, pool_param = result
-    if not isinstance(x, np.ndarray) or x.ndim != 4 or not np.issubdtype(x.dtype, np.floating):
-        return failed("x must be a float numpy array of shape (N, C, H, W).")
+    if not isinstance(x, np.ndarray) or x.ndim != 4 or not np.issubdtype(x.dtype, np.number) \
+            or np.issubdtype(x.dtype, np.complexfloating):
+        return failed("x must be a numpy array of real numbers, of shape (N, C, H, W).")
+    x = x.astype(float)   # integers are fine: the layer computes in float
     if x.size > MAX_FAILING_INPUT_SIZE or not np.all(np.isfinite(x)):
         return failed(f"x must be small (at most {MAX_FAILING_INPUT_SIZE} numbers) and finite.")
     try:

@@ -169,6 +169,20 @@ def test_the_grader_gradient_check_does_not_depend_on_how_a_right_loss_rounds(da
         assert max(errors.values()) < checks.GRADIENT_TOLERANCE / 20, errors
 
 
+@pytest.mark.parametrize("h", [1e-6, 1e-4])
+def test_the_gradient_errors_check_holds_for_any_step_a_student_may_pick(h):
+    """The docstring asks for h = 1e-5; a gradient_errors with h from 1e-6 to 1e-4 is right too, and its
+    hidden case has no kink within 1e-4 (seed 31393587 had one for h = 1e-4 before cases were screened so)."""
+    def gradient_errors(loss_fn, params, X, y, reg=0.0):
+        params = {k: np.array(v, dtype=np.float64) for k, v in params.items()}
+        X = np.array(X, dtype=np.float64)
+        _, grads = loss_fn(params, X, y, reg)
+        return {k: rel_error(grads[k], eval_numerical_gradient(lambda _: loss_fn(params, X, y, reg)[0], params[k], h))
+                for k in params}
+    for seed in (31393587, 0, 1):
+        assert checks.verdict_gradient_errors(gradient_errors, seed).passed, seed
+
+
 def test_reference_adam_matches_the_equations():
     rng = np.random.default_rng(3)
     w, state = rng.standard_normal(5), {}

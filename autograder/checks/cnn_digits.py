@@ -162,15 +162,17 @@ def loss_cases(seed, images=None):
     return cases, large
 
 
-# The networks of the grader's own gradient checks: (config of LossCase, number of images). cnn_loss is
-# checked on digits; gradient_errors, which computes three numeric gradients per check, on random 4x4
-# images and a network of 32 parameters (not 245): cheap enough to be tried on 100 seeds in the tests.
-GRADCHECK_NET = ((2, 3, 5, 10, (1, 8, 8)), 3)
-ERRORS_CHECK_NET = ((1, 3, 2, 4, (1, 4, 4)), 2)
+# The networks of the grader's own gradient checks: (config of LossCase, number of images, the steps h the
+# check must hold for). cnn_loss is checked on digits, with the grader's own h; gradient_errors, which
+# computes three numeric gradients per check, on random 4x4 images and a network of 32 parameters (not
+# 245: cheap enough to be tried on 100 seeds in the tests), for any h a student may pick from 1e-6 to 1e-4.
+GRADCHECK_NET = ((2, 3, 5, 10, (1, 8, 8)), 3, (STEP,))
+ERRORS_CHECK_NET = ((1, 3, 2, 4, (1, 4, 4)), 2, (STEP / 10, STEP, STEP * 10))
 
 
 def gradcheck_case(seed, images=None, net=GRADCHECK_NET):
-    """A small float64 network `net` on which the reference passes a numeric gradient check comfortably.
+    """A small float64 network `net` on which the reference passes a numeric gradient check comfortably,
+    with each of the net's steps h.
 
     Finding one takes a full numeric gradient of the reference per try, so the cases found are kept (a
     fresh copy is returned each time: a case is never shared between two gradings)."""
@@ -186,23 +188,24 @@ _GRADCHECK_CASES = {}   # (seed, net, digest of the images) -> the LossCase grad
 
 
 def _find_gradcheck_case(seed, images, net):
+    config, count, steps = net
     rng = np.random.default_rng(seed + 7)
     for _ in range(100):
-        case = LossCase(rng, *net, 0.35, 0.1, images)
+        case = LossCase(rng, config, count, 0.35, 0.1, images)
         # Two things can make even a right gradient score about 1e-6. (1) Round-off: each loss is off by
         # about eps * |L|, so a numeric slope is off by about eps * |L| / (2h), 2e-11 here, and an entry of
         # the gradient near that size has a large relative error whatever the student wrote (a reference
         # that happened to score well on it proves nothing about another correct formula). Keep a case
         # whose smallest nonzero entry makes that error 20 times smaller than the tolerance.
         loss, grads = reference_loss(case.params, case.X, case.y, case.reg)
-        rounding = np.finfo(np.float64).eps * abs(loss) / (2 * STEP)
+        rounding = np.finfo(np.float64).eps * abs(loss) / (2 * min(steps))
         smallest = min((np.abs(g[g != 0]).min() for g in grads.values() if np.any(g)), default=np.inf)
         if rounding / (2 * smallest) > GRADIENT_TOLERANCE / 20:
             continue
         # (2) A ReLU or max-pool kink within h of a parameter: keep a case on which the reference scores
-        # 30 times better than the tolerance.
-        errors = reference_gradient_errors(reference_loss, case.params, case.X, case.y, case.reg)
-        if max(errors.values()) < GRADIENT_TOLERANCE / 30:
+        # 30 times better than the tolerance, with every step.
+        if all(max(reference_gradient_errors(reference_loss, case.params, case.X, case.y, case.reg, h).values())
+               < GRADIENT_TOLERANCE / 30 for h in steps):
             return case
     raise RuntimeError("no gradient-check case without kinks found")  # pragma: no cover
 

@@ -7,7 +7,7 @@ equals a known wrong variant gets a sentence naming the mistake.
 """
 import numpy as np
 
-from convbook.gradcheck import eval_numerical_gradient, rel_error
+from convbook.gradcheck import STEP, eval_numerical_gradient, rel_error
 from convbook.layers import (
     affine_backward,
     affine_forward,
@@ -109,14 +109,14 @@ def reference_adam(w, dw, state, lr, beta1=0.9, beta2=0.999, eps=1e-8, variant="
     return next_w, {"m": m, "v": v, "t": t + 1}
 
 
-def reference_gradient_errors(loss_fn, params, X, y, reg=0.0):
-    """{name: rel_error(analytic, numeric)} with every number in float64."""
+def reference_gradient_errors(loss_fn, params, X, y, reg=0.0, h=STEP):
+    """{name: rel_error(analytic, numeric)} with every number in float64, centred differences of step h."""
     params64 = {k: np.array(v, dtype=np.float64) for k, v in params.items()}
     X64 = np.array(X, dtype=np.float64)
     _, grads = loss_fn(params64, X64, y, reg)
     errors = {}
     for name in params64:
-        numeric = eval_numerical_gradient(lambda _: loss_fn(params64, X64, y, reg)[0], params64[name])
+        numeric = eval_numerical_gradient(lambda _: loss_fn(params64, X64, y, reg)[0], params64[name], h)
         errors[name] = rel_error(grads[name], numeric)
     return errors
 

@@ -208,9 +208,9 @@ def test_every_diagnosis_variant_changes_the_answer(data):
                                        ref_grads), variant
     w, g, m = np.random.default_rng(1).standard_normal((3, 3, 4))
     state = {"m": m, "v": g ** 2 + 0.1, "t": 3}      # after the first step, where the betas matter
-    ref, _ = checks.reference_adam(w, g, state, 0.01)
+    ref, _ = checks.reference_adam(w, g, state, 0.01, eps=0.1)   # an eps that matters: where eps goes does
     for variant, _ in checks.ADAM_VARIANTS:
-        got, _ = checks.reference_adam(w, g, state, 0.01, variant=variant)
+        got, _ = checks.reference_adam(w, g, state, 0.01, eps=0.1, variant=variant)
         assert not (np.all(np.isfinite(got)) and np.allclose(got, ref)), variant
 
 

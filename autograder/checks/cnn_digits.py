@@ -98,6 +98,10 @@ ADAM_BETAS_SWAPPED = "You swapped beta1 and beta2: beta1 averages the gradient, 
 ADAM_NOT_SQUARED = "Your second moment v averages dw, not dw**2 (the elementwise square)."
 ADAM_ASCENT = "Your step goes up the gradient: subtract lr * m_hat / (sqrt(v_hat) + eps) from w."
 ADAM_NO_MOMENTUM = "Your first moment is the current gradient: m must be the running average of dw."
+ADAM_EPS_UNCORRECTED = ("Your step adds eps to sqrt(v) before the bias correction (the \"efficient\" form of "
+                        "Kingma and Ba's paper, with the corrections folded into the step size): that is "
+                        "Adam too, but it differs where |dw| is near eps. This notebook adds eps after the "
+                        "correction: next_w = w - lr * m_hat / (sqrt(v_hat) + eps).")
 ADAM_STATE_LOST = ("Your state is not carried from one step to the next: store m, v and t in the state you "
                    "return, and read them from the state you are given.")
 ADAM_HARD_CODED = "Use the beta1, beta2 and eps you are given, not fixed values."
@@ -499,6 +503,7 @@ ADAM_VARIANTS = [
     ("not_squared", ADAM_NOT_SQUARED),
     ("ascent", ADAM_ASCENT),
     ("no_momentum", ADAM_NO_MOMENTUM),
+    ("eps_on_uncorrected_v", ADAM_EPS_UNCORRECTED),
 ]
 
 

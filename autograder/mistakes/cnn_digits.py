@@ -59,6 +59,11 @@ MISTAKES = [
             "m_hat = m / (1 - beta1 ** t)\n    v_hat = v / (1 - beta2 ** t)",
             "m_hat = m\n    v_hat = v",
             ("test_adam",), "no bias correction"),
+    Mistake("adam_eps_before_bias_correction", "cnn_digits", "adam_update",   # the paper's "efficient" form
+            "m_hat = m / (1 - beta1 ** t)\n    v_hat = v / (1 - beta2 ** t)\n"
+            "    next_w = w - lr * m_hat / (np.sqrt(v_hat) + eps)",
+            "lr_t = lr * np.sqrt(1 - beta2 ** t) / (1 - beta1 ** t)\n    next_w = w - lr_t * m / (np.sqrt(v) + eps)",
+            ("test_adam",), "adds eps to sqrt(v) before the bias correction"),
     Mistake("adam_step_count_not_increased", "cnn_digits", "adam_update",
             't = state.get("t", 0) + 1', 't = state.get("t", 0)',
             ("test_adam",), "add 1 to t first"),

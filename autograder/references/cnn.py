@@ -104,7 +104,10 @@ def reference_adam(w, dw, state, lr, beta1=0.9, beta2=0.999, eps=1e-8, variant="
         with np.errstate(divide="ignore", invalid="ignore"):
             m_hat, v_hat = m / (1 - beta1 ** t_correct), v / (1 - beta2 ** t_correct)
     with np.errstate(invalid="ignore"):
-        step = lr * m_hat / (np.sqrt(v_hat) + eps)
+        if variant == "eps_on_uncorrected_v":   # Kingma and Ba's "efficient" form: eps added before correcting
+            step = lr * np.sqrt(1 - beta2 ** t_correct) / (1 - beta1 ** t_correct) * m / (np.sqrt(v) + eps)
+        else:
+            step = lr * m_hat / (np.sqrt(v_hat) + eps)
     next_w = w + step if variant == "ascent" else w - step
     return next_w, {"m": m, "v": v, "t": t + 1}
 

@@ -338,8 +338,8 @@ def loop_rule_message(name, small, large, positions=None, helpers=(), excused=()
     where = (f"line {line} of {func} (lines counted from the top of the cell that defines it) ran "
              f"{small['per_line'].get((func, line), 0)} times, then {large['per_line'][(func, line)]} times")
     small_size, large_size = (f"N * H' * W' = {p}" for p in positions) if positions else ("fewer", "more")
-    if billed_helper(func) in helpers:
-        helper = billed_helper(func)
+    helper = billed_helper(func)
+    if helper in helpers:
         where += (f" (that is your {helper}, called by {name}: every line {name} runs is counted, so a loop in "
                   f"{helper} costs the points of both)")
     return (f"{name} {LOOP_RULE}, which this notebook rules out (loop over the kernel offsets, or not at all). "
